@@ -1,0 +1,98 @@
+/* Configuration: one INI file plus command-line overrides, checked in full
+ * before anything is bound. Main thread only; after start-up the config is
+ * read-only and may be read by any thread. */
+#ifndef PC_CORE_CONFIG_H
+#define PC_CORE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "percore/percore.h"
+
+#define PC_NAME_MAX 64
+#define PC_ADDR_MAX 256
+#define PC_ERR_MAX 600
+#define PC_MAX_LISTENERS 32
+#define PC_MAX_MODULE_OPTIONS 32
+
+enum pc_distribution { PC_DIST_REUSEPORT, PC_DIST_ACCEPTOR };
+enum pc_balance { PC_BALANCE_ROUND_ROBIN, PC_BALANCE_LEAST_CONN };
+
+/* Parsed module options of one listener; what pc_section_* reads. */
+struct pc_section {
+    const char *listener;
+    unsigned service;
+    const struct pc_option *options;
+    unsigned count;
+    struct {
+        int64_t i;
+        double d;
+        char *s;
+    } values[PC_MAX_MODULE_OPTIONS];
+};
+
+struct pc_listener_config {
+    char name[PC_NAME_MAX];
+    char listen[PC_ADDR_MAX];   /* "host:port", "[v6]:port", "unix:/path" */
+    char protocol[PC_NAME_MAX];
+    const struct pc_proto *proto;
+    int64_t backlog;
+    int distribution;           /* enum pc_distribution */
+    double idle_timeout;        /* seconds; 0 = never */
+    int64_t max_connections;    /* 0 = no limit of its own */
+    int64_t max_input;          /* unconsumed input held per connection */
+    int64_t max_output;         /* queued output per connection */
+    int64_t high_watermark;     /* pause reading above */
+    int64_t low_watermark;      /* resume (and on_drain) below */
+    struct pc_section section;
+    char where[PC_ADDR_MAX + 16]; /* "file:line" of the section, for errors */
+};
+
+struct pc_config {
+    char file[PC_ADDR_MAX];     /* "" when running on built-in defaults */
+    int64_t workers;            /* 0 = one per usable CPU */
+    int distribution;           /* default for listeners */
+    int balance;
+    char backend[PC_NAME_MAX];  /* "auto" or a libev backend name */
+    int64_t max_connections;    /* whole process */
+    int64_t max_connections_per_worker;
+    double drain_timeout;
+    int log_level;
+    char modules[PC_ADDR_MAX * 4]; /* shared objects to load, space separated */
+    unsigned nlisteners;
+    struct pc_listener_config listeners[PC_MAX_LISTENERS];
+};
+
+/* Command-line overrides applied on top of the file, in this order:
+ * listeners (--listen) then keys (--set SECTION.KEY=VALUE, where SECTION is
+ * "server" or a listener name). */
+struct pc_config_overrides {
+    const char *listen[PC_MAX_LISTENERS];
+    unsigned nlisten;
+    const char *set[128];
+    unsigned nset;
+};
+
+/* Reads `file` (NULL: built-in defaults, echo on 127.0.0.1:7007) and the
+ * overrides into *cfg, resolving protocols and module options. On error
+ * returns -EINVAL (or -errno) and writes one message naming the file, line
+ * and key into err. */
+int pc_config_load(struct pc_config *cfg, const char *file,
+                   const struct pc_config_overrides *ov, char *err,
+                   size_t errlen);
+/* Frees what pc_config_load allocated (module string options). */
+void pc_config_free(struct pc_config *cfg);
+
+/* Value parsers shared by the server keys and module options. Return 0 or
+ * -EINVAL / -ERANGE. */
+int pc_parse_int(const char *text, int64_t *out);
+int pc_parse_size(const char *text, int64_t *out);
+int pc_parse_seconds(const char *text, double *out);
+int pc_parse_bool(const char *text, bool *out);
+
+/* Looks up a protocol by name among built-in and loaded modules. */
+const struct pc_proto *pc_proto_find(const char *name);
+/* dlopen()s a module, checks its ABI and registers it. */
+int pc_proto_load(const char *path, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,202 @@
+/* percored: command line, config check, and the server's life. */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/listener.h"
+#include "core/log.h"
+#include "core/server.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+"Usage: percored [OPTIONS]\n"
+"A reactor-per-core TCP server: one event loop per CPU, protocol modules.\n"
+"\n"
+"  -c, --config FILE          read FILE (INI); without it: built-in defaults\n"
+"  -t, --test                 check the configuration and exit\n"
+"  -l, --listen [NAME=]PROTO@ADDR\n"
+"                             add a listener, e.g. echo@127.0.0.1:7007,\n"
+"                             chat@[::]:6667, echo@unix:/run/echo.sock\n"
+"  -w, --workers N|auto       worker threads (default: usable CPUs)\n"
+"  -d, --distribution reuseport|acceptor\n"
+"      --balance round-robin|least-connections   (acceptor mode)\n"
+"  -b, --backend auto|select|poll|epoll|io_uring|kqueue\n"
+"      --log-level err|warning|notice|info|debug\n"
+"  -s, --set SECTION.KEY=VALUE   any config key: server.max_connections=1000,\n"
+"                             echo.idle_timeout=30 (SECTION = listener name)\n"
+"      --stats                print the running server's metrics (needs a\n"
+"                             metrics listener in the config) and exit\n"
+"  -h, --help                 this help\n"
+"  -V, --version              the version\n"
+"\n"
+"Signals: TERM/INT drain and stop, HUP reloads, USR1 logs statistics.\n"
+"Docs: docs/operations.md\n");
+}
+
+/* --stats: ask the metrics listener of this config and print its text. */
+static int print_stats(const struct pc_config *cfg)
+{
+    const struct pc_listener_config *m = NULL;
+    for (unsigned i = 0; i < cfg->nlisteners && !m; i++)
+        if (strcmp(cfg->listeners[i].protocol, "metrics") == 0)
+            m = &cfg->listeners[i];
+    if (!m) {
+        fprintf(stderr, "percored: --stats needs a listener with protocol = "
+                "metrics in the config\n");
+        return 1;
+    }
+    char err[PC_ERR_MAX];
+    struct pc_sockaddr a;
+    if (pc_listen_parse(m->listen, &a, err, sizeof err) < 0) {
+        fprintf(stderr, "percored: %s\n", err);
+        return 1;
+    }
+    int fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a.ss, a.len) < 0) {
+        fprintf(stderr, "percored: cannot reach the metrics listener at %s: "
+                "%s\n", m->listen, strerror(errno));
+        return 1;
+    }
+    const char *req = "GET /metrics HTTP/1.0\r\n\r\n";
+    if (write(fd, req, strlen(req)) < 0)
+        return 1;
+    char buf[65536];
+    ssize_t n;
+    bool body = false;
+    size_t seen = 0;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        char *p = buf;
+        if (!body) {
+            char *end = memmem(buf, (size_t)n, "\r\n\r\n", 4);
+            if (!end) {
+                seen += (size_t)n;
+                continue;
+            }
+            body = true;
+            p = end + 4;
+        }
+        fwrite(p, 1, (size_t)(buf + n - p), stdout);
+    }
+    close(fd);
+    (void)seen;
+    return body ? 0 : 1;
+}
+
+/* -t: everything pc_config_load checked, plus the listen addresses. */
+static int check_config(const struct pc_config *cfg, const char *file)
+{
+    char err[PC_ERR_MAX];
+    for (unsigned i = 0; i < cfg->nlisteners; i++) {
+        struct pc_sockaddr a;
+        if (pc_listen_parse(cfg->listeners[i].listen, &a, err, sizeof err) <
+            0) {
+            fprintf(stderr, "percored: %s: [listener %s] listen: %s\n",
+                    cfg->listeners[i].where, cfg->listeners[i].name, err);
+            return 1;
+        }
+    }
+    printf("percored: configuration %s is valid (%u listeners)\n",
+           file ? file : "(built-in defaults)", cfg->nlisteners);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"test", no_argument, NULL, 't'},
+        {"listen", required_argument, NULL, 'l'},
+        {"workers", required_argument, NULL, 'w'},
+        {"distribution", required_argument, NULL, 'd'},
+        {"balance", required_argument, NULL, 'B'},
+        {"backend", required_argument, NULL, 'b'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"set", required_argument, NULL, 's'},
+        {"stats", no_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    static const struct { int opt; const char *key; } shortcuts[] = {
+        {'w', "workers"}, {'d', "distribution"}, {'B', "balance"},
+        {'b', "backend"}, {'L', "log_level"},
+    };
+    static struct pc_config_overrides ov;
+    static char sets[128][PC_ADDR_MAX];
+    const char *file = NULL;
+    bool test = false, stats = false;
+    int c;
+    pc_log_init();
+    while ((c = getopt_long(argc, argv, "c:tl:w:d:b:s:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': file = optarg; break;
+        case 't': test = true; break;
+        case 'S': stats = true; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("percored %s\n", PC_VERSION); return 0;
+        case 'l':
+            if (ov.nlisten == PC_MAX_LISTENERS) {
+                fprintf(stderr, "percored: too many --listen\n");
+                return 2;
+            }
+            ov.listen[ov.nlisten++] = optarg;
+            break;
+        case 's':
+        case 'w': case 'd': case 'B': case 'b': case 'L':
+            if (ov.nset == 128) {
+                fprintf(stderr, "percored: too many --set\n");
+                return 2;
+            }
+            if (c == 's') {
+                ov.set[ov.nset++] = optarg;
+                break;
+            }
+            for (size_t i = 0; i < sizeof shortcuts / sizeof *shortcuts; i++)
+                if (shortcuts[i].opt == c)
+                    snprintf(sets[ov.nset], sizeof sets[0], "server.%s=%s",
+                             shortcuts[i].key, optarg);
+            ov.set[ov.nset] = sets[ov.nset];
+            ov.nset++;
+            break;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "percored: unexpected argument '%s' (see --help)\n",
+                argv[optind]);
+        return 2;
+    }
+
+    struct pc_config *cfg = malloc(sizeof *cfg);
+    char err[PC_ERR_MAX];
+    if (!cfg || pc_config_load(cfg, file, &ov, err, sizeof err) < 0) {
+        fprintf(stderr, "percored: %s\n", cfg ? err : "out of memory");
+        free(cfg);
+        return 1;
+    }
+    if (stats || test) {
+        int status = stats ? print_stats(cfg) : check_config(cfg, file);
+        pc_config_free(cfg);
+        free(cfg);
+        return status;
+    }
+
+    static struct pc_server srv;
+    if (pc_server_start(&srv, cfg) < 0) {
+        pc_config_free(cfg);
+        free(cfg);
+        return 1;
+    }
+    srv.config_file = file;
+    srv.overrides = &ov;
+    return pc_server_run(&srv); /* frees the config */
+}

@@ -1,0 +1,69 @@
+/* The protocol registry: modules linked in, plus shared objects named by
+ * [server] modules. Main thread, before workers start. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/config.h"
+
+extern const struct pc_proto pc_echo_proto;
+extern const struct pc_proto pc_metrics_proto;
+
+#define MAX_LOADED 32
+
+static const struct pc_proto *builtin[] = {&pc_echo_proto, &pc_metrics_proto};
+static const struct pc_proto *loaded[MAX_LOADED];
+static unsigned nloaded;
+
+const struct pc_proto *pc_proto_find(const char *name)
+{
+    for (unsigned i = 0; i < sizeof builtin / sizeof *builtin; i++)
+        if (strcmp(builtin[i]->name, name) == 0)
+            return builtin[i];
+    for (unsigned i = 0; i < nloaded; i++)
+        if (strcmp(loaded[i]->name, name) == 0)
+            return loaded[i];
+    return NULL;
+}
+
+int pc_proto_load(const char *path, char *err, size_t errlen)
+{
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(err, errlen, "module %s: cannot load: %s", path, dlerror());
+        return -ENOENT;
+    }
+    /* A module exports one symbol: its struct pc_proto. */
+    const struct pc_proto *p = dlsym(h, "percore_module");
+    if (!p) {
+        snprintf(err, errlen, "module %s: no 'percore_module' symbol (declare "
+                 "'const struct pc_proto percore_module = {...}')", path);
+        dlclose(h);
+        return -EINVAL;
+    }
+    if (p->abi != PC_PROTO_ABI) {
+        snprintf(err, errlen, "module %s: built for percore ABI %#x, this "
+                 "percored has %#x: rebuild it against these headers", path,
+                 p->abi, PC_PROTO_ABI);
+        dlclose(h);
+        return -EINVAL;
+    }
+    if (!p->name || !p->on_data) {
+        snprintf(err, errlen, "module %s: needs a name and on_data", path);
+        dlclose(h);
+        return -EINVAL;
+    }
+    if (pc_proto_find(p->name)) {
+        /* Loaded by an earlier config read (a reload): keep that one. */
+        dlclose(h);
+        return 0;
+    }
+    if (nloaded == MAX_LOADED) {
+        snprintf(err, errlen, "module %s: too many modules", path);
+        dlclose(h);
+        return -ENOSPC;
+    }
+    loaded[nloaded++] = p; /* stays loaded for the life of the process */
+    return 0;
+}

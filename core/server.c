@@ -1,0 +1,443 @@
+/* Server lifecycle on the main thread: bind, start workers, wait for
+ * signals, reload, drain, stop. */
+#include "core/server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core/listener.h"
+#include "core/log.h"
+#include "workers/acceptor.h"
+#include "workers/backend.h"
+#include "workers/cpus.h"
+
+/* ---- admission ------------------------------------------------------- */
+
+static bool take(atomic_uint_fast64_t *n, int64_t limit)
+{
+    uint_fast64_t before = atomic_fetch_add_explicit(n, 1,
+                                                     memory_order_relaxed);
+    if (limit > 0 && before >= (uint_fast64_t)limit) {
+        atomic_fetch_sub_explicit(n, 1, memory_order_relaxed);
+        return false;
+    }
+    return true;
+}
+
+bool pc_server_admit(struct pc_server *srv, struct pc_worker *w, unsigned li)
+{
+    const struct pc_config *cfg = w->cfg;
+    if (cfg->max_connections_per_worker > 0 &&
+        PC_STAT_GET(w, connections) >=
+            (uint64_t)cfg->max_connections_per_worker)
+        return false;
+    if (!take(&srv->connections, cfg->max_connections))
+        return false;
+    if (!take(&srv->listener_connections[li],
+              cfg->listeners[li].max_connections)) {
+        atomic_fetch_sub_explicit(&srv->connections, 1, memory_order_relaxed);
+        return false;
+    }
+    return true;
+}
+
+void pc_server_release(struct pc_server *srv, unsigned li)
+{
+    atomic_fetch_sub_explicit(&srv->connections, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&srv->listener_connections[li], 1,
+                              memory_order_relaxed);
+}
+
+/* ---- statistics ------------------------------------------------------ */
+
+#define STAT_FIELDS(X)                                                        \
+    X(connections, "gauge", "Connections open now")                           \
+    X(accepted, "counter", "Connections accepted")                            \
+    X(refused, "counter", "Connections refused by a connection limit")        \
+    X(accept_errors, "counter", "accept() failures other than EMFILE")        \
+    X(fd_exhausted, "counter", "Connections dropped for lack of fds")         \
+    X(bytes_in, "counter", "Bytes read from clients")                         \
+    X(bytes_out, "counter", "Bytes written to clients")                       \
+    X(messages_in, "counter", "Messages received from other workers")         \
+    X(loops, "counter", "Event loop iterations")                              \
+    X(out_queued, "gauge", "Output bytes queued, not yet sent")               \
+    X(out_queued_peak, "gauge", "Most output bytes ever queued at once")
+
+void pc_server_stats(struct pc_server *srv, struct pc_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    for (unsigned i = 0; i < srv->nworkers; i++) {
+        struct pc_worker *w = &srv->workers[i];
+#define SUM(f, t, h) atomic_store(&out->f, atomic_load(&out->f) + PC_STAT_GET(w, f));
+        STAT_FIELDS(SUM)
+#undef SUM
+        for (int r = 0; r < PC_CLOSE_REASONS; r++)
+            atomic_store(&out->closed[r],
+                         atomic_load(&out->closed[r]) +
+                             PC_STAT_GET(w, closed[r]));
+    }
+}
+
+size_t pc_server_metrics(struct pc_server *srv, char *buf, size_t size)
+{
+    size_t n = 0;
+#define PUT(...)                                                              \
+    do {                                                                      \
+        if (n < size)                                                         \
+            n += (size_t)snprintf(buf + n, size - n, __VA_ARGS__);            \
+    } while (0)
+#define FIELD(f, t, h)                                                        \
+    PUT("# HELP percore_" #f " " h "\n# TYPE percore_" #f " " t "\n");        \
+    for (unsigned i = 0; i < srv->nworkers; i++)                              \
+        PUT("percore_" #f "{worker=\"%u\"} %llu\n", i,                        \
+            (unsigned long long)PC_STAT_GET(&srv->workers[i], f));
+    STAT_FIELDS(FIELD)
+#undef FIELD
+    PUT("# HELP percore_closed Connections closed, by reason\n"
+        "# TYPE percore_closed counter\n");
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        for (int r = 0; r < PC_CLOSE_REASONS; r++)
+            PUT("percore_closed{worker=\"%u\",reason=\"%s\"} %llu\n", i,
+                pc_close_reason_name((enum pc_close_reason)r),
+                (unsigned long long)PC_STAT_GET(&srv->workers[i], closed[r]));
+    PUT("# HELP percore_workers Worker threads\n# TYPE percore_workers gauge\n"
+        "percore_workers %u\n", srv->nworkers);
+#undef PUT
+    return n < size ? n : size;
+}
+
+static void log_stats(struct pc_server *srv)
+{
+    struct pc_stats s;
+    pc_server_stats(srv, &s);
+    pc_log(PC_LOG_NOTICE, "stats: %u workers, %llu connections open, %llu "
+           "accepted, %llu refused, %llu bytes in, %llu bytes out, %llu "
+           "messages, %llu dropped for lack of fds", srv->nworkers,
+           (unsigned long long)atomic_load(&s.connections),
+           (unsigned long long)atomic_load(&s.accepted),
+           (unsigned long long)atomic_load(&s.refused),
+           (unsigned long long)atomic_load(&s.bytes_in),
+           (unsigned long long)atomic_load(&s.bytes_out),
+           (unsigned long long)atomic_load(&s.messages_in),
+           (unsigned long long)atomic_load(&s.fd_exhausted));
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        pc_log(PC_LOG_NOTICE, "stats: worker %u: %llu open, %llu accepted",
+               i, (unsigned long long)PC_STAT_GET(&srv->workers[i],
+                                                  connections),
+               (unsigned long long)PC_STAT_GET(&srv->workers[i], accepted));
+}
+
+/* ---- start ----------------------------------------------------------- */
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            pc_log(PC_LOG_WARN, "cannot raise the open file limit to %llu",
+                   (unsigned long long)rl.rlim_max);
+    }
+}
+
+/* Reuseport sockets belong to their workers once the workers exist
+ * (pc_worker_destroy closes them); the rest are the main thread's. */
+static void close_listeners(struct pc_server *srv, bool reuseport_too)
+{
+    for (unsigned i = 0; i < srv->cfg->nlisteners; i++) {
+        struct pc_listener *l = &srv->listeners[i];
+        const struct pc_listener_config *lc = &srv->cfg->listeners[i];
+        if (!l->nfds ||
+            (lc->distribution == PC_DIST_REUSEPORT && !reuseport_too))
+            continue;
+        for (unsigned k = 0; k < l->nfds; k++)
+            close(l->fds[k]);
+        if (strncmp(lc->listen, "unix:", 5) == 0)
+            unlink(lc->listen + 5);
+        l->nfds = 0;
+    }
+}
+
+static int bind_listeners(struct pc_server *srv)
+{
+    char err[PC_ERR_MAX];
+    for (unsigned i = 0; i < srv->cfg->nlisteners; i++) {
+        const struct pc_listener_config *lc = &srv->cfg->listeners[i];
+        struct pc_listener *l = &srv->listeners[i];
+        struct pc_sockaddr addr;
+        int r = pc_listen_parse(lc->listen, &addr, err, sizeof err);
+        if (r == 0) {
+            bool rp = lc->distribution == PC_DIST_REUSEPORT;
+            unsigned count = rp ? srv->nworkers : 1;
+            r = pc_listen_open(&addr, lc->listen, count, rp, (int)lc->backlog,
+                               l->fds, l->bound, sizeof l->bound, err,
+                               sizeof err);
+            if (r == 0)
+                l->nfds = count;
+        }
+        if (r < 0) {
+            pc_log(PC_LOG_ERR, "listener %s (%s): %s", lc->name, lc->where,
+                   err);
+            close_listeners(srv, true);
+            return r;
+        }
+    }
+    return 0;
+}
+
+static unsigned worker_count(const struct pc_config *cfg)
+{
+    if (cfg->workers > 0)
+        return (unsigned)cfg->workers;
+    return pc_cpus_usable("/sys/fs/cgroup", "/proc/self/cgroup");
+}
+
+int pc_server_start(struct pc_server *srv, struct pc_config *cfg)
+{
+    char err[PC_ERR_MAX];
+    memset(srv, 0, sizeof *srv);
+    srv->cfg = cfg;
+    pc_log_set_level((enum pc_log_level)cfg->log_level);
+    raise_fd_limit();
+    int r = pc_backend_parse(cfg->backend, &srv->backend, err, sizeof err);
+    if (r < 0) {
+        pc_log(PC_LOG_ERR, "%s", err);
+        return r;
+    }
+    srv->nworkers = worker_count(cfg);
+    if ((r = bind_listeners(srv)) < 0)
+        return r;
+
+    /* Workers inherit this mask: signals are the main thread's alone. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    pthread_mutex_init(&srv->start_lock, NULL);
+    pthread_cond_init(&srv->start_cond, NULL);
+    srv->workers = calloc(srv->nworkers, sizeof *srv->workers);
+    unsigned created = 0, started = 0;
+    r = srv->workers ? 0 : -ENOMEM;
+    for (; r == 0 && created < srv->nworkers; created++)
+        r = pc_worker_create(&srv->workers[created], srv, created,
+                             srv->nworkers, srv->backend);
+    for (; r == 0 && started < srv->nworkers; started++)
+        r = pc_worker_start(&srv->workers[started]);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+    pthread_mutex_lock(&srv->start_lock);
+    while (srv->ready < started)
+        pthread_cond_wait(&srv->start_cond, &srv->start_lock);
+    if (r < 0)
+        srv->start_failed = true;
+    bool failed = srv->start_failed;
+    srv->released = true;
+    pthread_cond_broadcast(&srv->start_cond);
+    pthread_mutex_unlock(&srv->start_lock);
+
+    if (!failed && (r = pc_acceptor_start(srv, &srv->acceptor)) < 0)
+        failed = true;
+    if (failed) {
+        if (r < 0)
+            pc_log(PC_LOG_ERR, "cannot start workers: %s", strerror(-r));
+        for (unsigned i = 0; i < started; i++)
+            pc_worker_join(&srv->workers[i]);
+        for (unsigned i = started; i < created; i++)
+            pc_worker_destroy(&srv->workers[i]);
+        /* Reuseport sockets of workers never created are still ours. */
+        for (unsigned i = 0; i < cfg->nlisteners; i++)
+            if (cfg->listeners[i].distribution == PC_DIST_REUSEPORT)
+                for (unsigned k = created; k < srv->listeners[i].nfds; k++)
+                    close(srv->listeners[i].fds[k]);
+        free(srv->workers);
+        srv->workers = NULL;
+        close_listeners(srv, false);
+        return r < 0 ? r : -EINVAL;
+    }
+    for (unsigned i = 0; i < cfg->nlisteners; i++)
+        pc_log(PC_LOG_NOTICE, "listening on %s (%s, %s, %s)",
+               srv->listeners[i].bound, cfg->listeners[i].name,
+               cfg->listeners[i].protocol,
+               cfg->listeners[i].distribution == PC_DIST_REUSEPORT
+                   ? "reuseport"
+                   : "acceptor");
+    pc_log(PC_LOG_NOTICE, "percored %s running: %u workers, backend %s",
+           PC_VERSION, srv->nworkers,
+           pc_backend_name(ev_backend(srv->workers[0].loop)));
+    return 0;
+}
+
+bool pc_server_worker_ready(struct pc_server *srv, int error)
+{
+    pthread_mutex_lock(&srv->start_lock);
+    srv->ready++;
+    if (error)
+        srv->start_failed = true;
+    pthread_cond_broadcast(&srv->start_cond);
+    while (!srv->released)
+        pthread_cond_wait(&srv->start_cond, &srv->start_lock);
+    bool ok = !srv->start_failed;
+    pthread_mutex_unlock(&srv->start_lock);
+    return ok;
+}
+
+/* ---- running, reloading, stopping ------------------------------------ */
+
+static void broadcast_mail(struct pc_server *srv, enum pc_mail_kind kind,
+                           const struct pc_config *cfg)
+{
+    for (unsigned i = 0; i < srv->nworkers; i++) {
+        struct pc_mail *m = calloc(1, sizeof *m);
+        if (!m)
+            continue; /* a worker that misses a drain is stopped by join */
+        m->kind = kind;
+        m->cfg = cfg;
+        pc_worker_send(&srv->workers[i], m);
+    }
+}
+
+void pc_server_stop(struct pc_server *srv)
+{
+    if (srv->stopping)
+        return;
+    srv->stopping = true;
+    pc_log(PC_LOG_NOTICE, "stopping: no new connections; draining open ones "
+           "for up to %gs", srv->cfg->drain_timeout);
+    /* Joined before the drain mail goes out, so every socket it handed
+     * over is adopted (and then drained) before the worker sees it. */
+    pc_acceptor_stop(srv->acceptor);
+    srv->acceptor = NULL;
+    close_listeners(srv, false);
+    broadcast_mail(srv, PC_MAIL_DRAIN, NULL);
+    ev_break(srv->loop, EVBREAK_ALL);
+}
+
+/* What a reload cannot change, named so the operator knows to restart. */
+static void report_restart_needed(const struct pc_config *old,
+                                  const struct pc_config *new)
+{
+    if (old->workers != new->workers)
+        pc_log(PC_LOG_WARN, "reload: 'workers' changed: needs a restart");
+    if (strcmp(old->backend, new->backend) != 0)
+        pc_log(PC_LOG_WARN, "reload: 'backend' changed: needs a restart");
+    if (old->distribution != new->distribution ||
+        old->balance != new->balance)
+        pc_log(PC_LOG_WARN, "reload: distribution changed: needs a restart");
+    if (strcmp(old->modules, new->modules) != 0)
+        pc_log(PC_LOG_WARN, "reload: 'modules' changed: needs a restart");
+}
+
+static bool listeners_match(const struct pc_config *a,
+                            const struct pc_config *b)
+{
+    if (a->nlisteners != b->nlisteners)
+        return false;
+    for (unsigned i = 0; i < a->nlisteners; i++) {
+        const struct pc_listener_config *x = &a->listeners[i],
+                                        *y = &b->listeners[i];
+        if (strcmp(x->name, y->name) || strcmp(x->listen, y->listen) ||
+            x->proto != y->proto || x->distribution != y->distribution ||
+            x->backlog != y->backlog)
+            return false;
+    }
+    return true;
+}
+
+void pc_server_reload(struct pc_server *srv)
+{
+    char err[PC_ERR_MAX];
+    struct pc_config *cfg = malloc(sizeof *cfg);
+    if (!cfg || srv->nold == sizeof srv->old_cfgs / sizeof *srv->old_cfgs) {
+        pc_log(PC_LOG_ERR, "reload refused: %s", cfg ? "too many reloads "
+               "since start; restart to reload again" : "out of memory");
+        free(cfg);
+        return;
+    }
+    if (pc_config_load(cfg, srv->config_file, srv->overrides, err,
+                       sizeof err) < 0) {
+        pc_log(PC_LOG_ERR, "reload failed, keeping the running config: %s",
+               err);
+        free(cfg);
+        return;
+    }
+    if (!listeners_match(srv->cfg, cfg)) {
+        pc_log(PC_LOG_ERR, "reload refused: listeners (names, addresses, "
+               "protocols) changed, which needs a restart; keeping the "
+               "running config");
+        pc_config_free(cfg);
+        free(cfg);
+        return;
+    }
+    report_restart_needed(srv->cfg, cfg);
+    /* Settings fixed at start keep their running values. */
+    cfg->workers = srv->cfg->workers;
+    cfg->distribution = srv->cfg->distribution;
+    cfg->balance = srv->cfg->balance;
+    memcpy(cfg->backend, srv->cfg->backend, sizeof cfg->backend);
+    /* Workers may still read the old config until they take the new one;
+     * it lives until exit. */
+    srv->old_cfgs[srv->nold++] = srv->cfg;
+    srv->cfg = cfg;
+    pc_log_set_level((enum pc_log_level)cfg->log_level);
+    broadcast_mail(srv, PC_MAIL_RELOAD, cfg);
+    pc_log(PC_LOG_NOTICE, "reloaded %s: limits, timeouts and log level "
+           "applied", srv->config_file ? srv->config_file : "settings");
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct pc_server *srv = s->data;
+    switch (s->signum) {
+    case SIGTERM:
+    case SIGINT:
+        pc_server_stop(srv);
+        break;
+    case SIGHUP:
+        pc_server_reload(srv);
+        break;
+    case SIGUSR1:
+        log_stats(srv);
+        break;
+    }
+}
+
+int pc_server_run(struct pc_server *srv)
+{
+    srv->loop = ev_default_loop(EVFLAG_AUTO);
+    ev_signal *sigs[] = {&srv->sig_term, &srv->sig_int, &srv->sig_hup,
+                         &srv->sig_usr1};
+    int nums[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+    for (int i = 0; i < 4; i++) {
+        ev_signal_init(sigs[i], signal_cb, nums[i]);
+        sigs[i]->data = srv;
+        ev_signal_start(srv->loop, sigs[i]);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    ev_run(srv->loop, 0);
+    for (int i = 0; i < 4; i++)
+        ev_signal_stop(srv->loop, sigs[i]);
+    pc_acceptor_stop(srv->acceptor);
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        pc_worker_join(&srv->workers[i]);
+    close_listeners(srv, false);
+    free(srv->workers);
+    srv->workers = NULL;
+    for (unsigned i = 0; i < srv->nold; i++) {
+        pc_config_free(srv->old_cfgs[i]);
+        free(srv->old_cfgs[i]);
+    }
+    pc_config_free(srv->cfg);
+    free(srv->cfg);
+    srv->cfg = NULL;
+    pthread_mutex_destroy(&srv->start_lock);
+    pthread_cond_destroy(&srv->start_cond);
+    pc_log(PC_LOG_NOTICE, "stopped");
+    return 0;
+}

@@ -1,0 +1,81 @@
+/* The server: configuration, listening sockets, workers, acceptor,
+ * signals and shutdown. Main thread, unless a field says otherwise. */
+#ifndef PC_CORE_SERVER_H
+#define PC_CORE_SERVER_H
+
+#include <ev.h>
+#include <stdatomic.h>
+
+#include "core/config.h"
+#include "workers/worker.h"
+
+struct pc_acceptor;
+
+/* The listening sockets of one configured listener. */
+struct pc_listener {
+    int fds[1024];     /* reuseport: one per worker; acceptor: fds[0] */
+    unsigned nfds;
+    char bound[PC_ADDR_MAX]; /* the address actually bound, port resolved */
+};
+
+struct pc_server {
+    struct pc_config *cfg;     /* current; replaced only by a reload */
+    unsigned nworkers;
+    unsigned backend;
+    struct pc_worker *workers;
+    struct pc_listener listeners[PC_MAX_LISTENERS];
+    struct pc_acceptor *acceptor;
+    struct ev_loop *loop;      /* the main thread's */
+    ev_signal sig_term, sig_int, sig_hup, sig_usr1;
+    ev_timer stop_timer;
+    /* Start-up handshake: each worker counts itself ready, then waits for
+     * main to release it; main releases once all are ready or one failed. */
+    pthread_mutex_t start_lock;
+    pthread_cond_t start_cond;
+    unsigned ready;
+    bool released;
+    bool start_failed; /* under start_lock */
+    /* For a reload: what the config was loaded from. */
+    const char *config_file;
+    const struct pc_config_overrides *overrides;
+    struct pc_config *old_cfgs[64]; /* replaced configs, freed at exit */
+    unsigned nold;
+    /* Any thread: admission counters, updated with atomic RMW on open and
+     * close of every connection. */
+    atomic_uint_fast64_t connections;
+    atomic_uint_fast64_t listener_connections[PC_MAX_LISTENERS];
+    atomic_uint workers_running;
+    bool stopping;
+};
+
+/* Binds every listener, starts workers (and the acceptor if any listener
+ * uses it), and returns once every worker loop runs. On failure logs the
+ * reason and returns a negative errno with nothing left running. */
+int pc_server_start(struct pc_server *srv, struct pc_config *cfg);
+/* Runs the main loop until shutdown completes (SIGTERM/SIGINT then drain).
+ * Returns the process exit status. Frees the config (which start took over,
+ * heap-allocated) and every config a reload replaced. */
+int pc_server_run(struct pc_server *srv);
+/* Begins a graceful stop: no more accepts, then drain. Main thread. */
+void pc_server_stop(struct pc_server *srv);
+/* Re-reads the config and applies what can change live. Main thread. */
+void pc_server_reload(struct pc_server *srv);
+/* Called by each worker once its modules are initialised (error = 0) or
+ * failed; returns false if the server will not start. Worker thread. */
+bool pc_server_worker_ready(struct pc_server *srv, int error);
+/* Sums every worker's counters into *out (a snapshot). Any thread. */
+void pc_server_stats(struct pc_server *srv, struct pc_stats *out);
+/* Prometheus text exposition of the counters into buf; returns length. */
+size_t pc_server_metrics(struct pc_server *srv, char *buf, size_t size);
+
+/* Admission: reserves one connection slot for listener li on worker w.
+ * Returns false (nothing reserved) if a limit is reached. Worker thread. */
+bool pc_server_admit(struct pc_server *srv, struct pc_worker *w, unsigned li);
+/* Releases a slot taken by pc_server_admit. Worker thread. */
+void pc_server_release(struct pc_server *srv, unsigned li);
+
+/* The server a worker belongs to, for modules reaching server-wide data
+ * (metrics). */
+struct pc_server *pc_worker_server(struct pc_worker *w);
+
+#endif

@@ -1,0 +1,238 @@
+/*
+ * percore.h - the whole contract between percore and a protocol module.
+ *
+ * A module includes this header and nothing else of percore. Three rules
+ * hold everywhere:
+ *
+ *  1. Threads. Every callback of a module runs on one worker thread. A
+ *     connection belongs to the worker that accepted it: its callbacks and
+ *     every pc_conn_* call for it happen on that worker only. Worker state
+ *     (the wstate of worker_init) is touched only by its worker. The only
+ *     way to reach another worker is a message (pc_post, pc_broadcast).
+ *  2. Ownership. The framework allocates and frees connections, their
+ *     module state (conn_size bytes) and their buffers. A module never
+ *     frees framework memory. Data handed to a callback is borrowed for the
+ *     duration of the callback.
+ *  3. Errors. Functions return 0 (or a count) on success and a negative
+ *     errno value on failure.
+ */
+#ifndef PERCORE_PERCORE_H
+#define PERCORE_PERCORE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PC_VERSION "0.1.0"
+
+/* Bumped whenever struct pc_proto or any structure below changes layout; a
+ * module built against another value is refused at load time. */
+#define PC_PROTO_ABI 0x70630001u
+
+struct pc_worker;
+struct pc_conn;
+struct pc_section;
+
+enum pc_close_reason {
+    PC_CLOSE_PEER,         /* the client closed its side (EOF) */
+    PC_CLOSE_ERROR,        /* the socket failed (reset, broken pipe) */
+    PC_CLOSE_MODULE,       /* the module called pc_conn_close() */
+    PC_CLOSE_IDLE,         /* nothing happened for the listener's idle_timeout */
+    PC_CLOSE_INPUT_LIMIT,  /* the module left more than max_input unconsumed */
+    PC_CLOSE_OUTPUT_LIMIT, /* more than max_output queued: a slow reader */
+    PC_CLOSE_SHUTDOWN,     /* the server stopped and the drain timeout ran out */
+    PC_CLOSE_REASONS
+};
+
+/* Short stable name of a close reason ("peer", "idle", ...), for logs and
+ * metrics. Any thread. */
+const char *pc_close_reason_name(enum pc_close_reason why);
+
+/* ---- configuration options a module declares ------------------------- */
+
+enum pc_option_type {
+    PC_OPT_INT,      /* decimal integer */
+    PC_OPT_SIZE,     /* bytes, with optional K, M or G suffix (powers of 1024) */
+    PC_OPT_SECONDS,  /* seconds, decimals allowed ("0.5") */
+    PC_OPT_BOOL,     /* yes/no, true/false, on/off, 1/0 */
+    PC_OPT_STRING,
+};
+
+/* One key a module accepts in its listener's section. The framework parses
+ * and range-checks it, so a bad value is reported with file and line before
+ * anything starts; the module reads the parsed value with pc_section_*. */
+struct pc_option {
+    const char *name;
+    enum pc_option_type type;
+    const char *default_value; /* text, parsed like a configured value */
+    double min, max;           /* inclusive; ignored for BOOL and STRING */
+    const char *help;
+};
+
+/* Values of a module's options for one listener. Main thread fills it
+ * before workers start; afterwards read-only, so any thread may read it. An
+ * unknown name returns 0 / false / NULL (a bug in the module, not the
+ * config: undeclared names are rejected when the config is read). */
+int64_t pc_section_int(const struct pc_section *s, const char *name);
+double pc_section_seconds(const struct pc_section *s, const char *name);
+bool pc_section_bool(const struct pc_section *s, const char *name);
+const char *pc_section_string(const struct pc_section *s, const char *name);
+/* The listener's name ("listener NAME" in the config). */
+const char *pc_section_listener(const struct pc_section *s);
+/* Identifies this listener's module instance; put it in messages (pc_msg). */
+unsigned pc_section_service(const struct pc_section *s);
+
+/* ---- messages between workers ---------------------------------------- */
+
+/* A message a module sends to its own instance on other workers. Embed it
+ * as the first member of the module's own message struct. The framework
+ * counts references: every target holds one; when the last target's
+ * on_message returns, destroy() is called on that target's thread. */
+struct pc_msg {
+    unsigned service;                   /* pc_section_service() of the sender */
+    void (*destroy)(struct pc_msg *m);  /* frees the message; any worker */
+    unsigned from;                      /* set by pc_post: sending worker id */
+    atomic_uint refs;                   /* framework-owned */
+};
+
+/* Queues m for worker `to` (which may be the sender itself) and wakes it.
+ * Delivery is FIFO per sender and needs no lock. Caller: a worker thread,
+ * for a message it allocated and has not posted before. Returns 0 or
+ * -EINVAL for a worker id out of range (then destroy() has been called). */
+int pc_post(struct pc_worker *w, unsigned to, struct pc_msg *m);
+
+/* Queues one message for every worker except the sender; destroy() runs
+ * once, after the last of them has handled it. Same rules as pc_post. */
+void pc_broadcast(struct pc_worker *w, struct pc_msg *m);
+
+/* ---- the module ------------------------------------------------------ */
+
+struct pc_proto {
+    uint32_t abi;             /* PC_PROTO_ABI */
+    const char *name;         /* protocol name used in the config: "echo" */
+    size_t conn_size;         /* bytes of zeroed per-connection state */
+    const struct pc_option *options; /* terminated by {NULL}; may be NULL */
+
+    /* Once per worker per listener, on the worker's thread, before any
+     * connection. *wstate is the module's per-worker state. Non-zero return
+     * aborts start-up. May be NULL. */
+    int (*worker_init)(struct pc_worker *w, const struct pc_section *cfg,
+                       void **wstate);
+    /* After the last connection of this worker closed. May be NULL. */
+    void (*worker_fini)(struct pc_worker *w, void *wstate);
+
+    /* A connection was accepted. May be NULL. */
+    void (*on_open)(struct pc_conn *c);
+    /* Bytes arrived. Return how many were consumed (0..len); the rest is
+     * kept and offered again, in front of the next bytes. `data` is
+     * borrowed until return. Required. */
+    size_t (*on_data)(struct pc_conn *c, const char *data, size_t len);
+    /* Queued output fell below the low watermark after having reached the
+     * high watermark (reading has resumed). May be NULL. */
+    void (*on_drain)(struct pc_conn *c);
+    /* The connection is gone; its state is freed after return. Writes are
+     * ignored. May be NULL. */
+    void (*on_close)(struct pc_conn *c, enum pc_close_reason why);
+    /* A message from pc_post or pc_broadcast. The framework drops its
+     * reference after return. May be NULL if the module sends none. */
+    void (*on_message)(struct pc_worker *w, void *wstate, struct pc_msg *m);
+
+    /* Written (best effort) to a connection refused because a connection
+     * limit was reached, before it is closed. NULL: close silently. */
+    const char *refuse_text;
+};
+
+/* ---- connections ----------------------------------------------------- */
+/* All pc_conn_* functions: the connection's worker thread only. */
+
+/* The module's zeroed conn_size bytes for this connection. */
+void *pc_conn_state(struct pc_conn *c);
+/* The module's per-worker state for this connection's listener. */
+void *pc_conn_wstate(struct pc_conn *c);
+struct pc_worker *pc_conn_worker(struct pc_conn *c);
+/* Unique per process for the life of the process. */
+uint64_t pc_conn_id(const struct pc_conn *c);
+/* The peer address as text ("127.0.0.1:5123", "[::1]:80", "unix"). */
+const char *pc_conn_peer(struct pc_conn *c, char *buf, size_t size);
+
+/* Queues len bytes (copied) for sending. Sending happens when the worker
+ * finishes its current batch of events, so several writes in one callback
+ * leave in one system call. Above the listener's high watermark reading
+ * from c pauses; above max_output the connection is closed with
+ * PC_CLOSE_OUTPUT_LIMIT and -ENOBUFS is returned. On a closing connection
+ * returns -EPIPE and writes nothing. */
+int pc_conn_write(struct pc_conn *c, const void *data, size_t len);
+
+/* Stops offering input to on_data, and reading from the socket, until
+ * pc_conn_resume_input (flood control, waiting on another worker). */
+void pc_conn_hold_input(struct pc_conn *c);
+/* Ends a hold. Input that was left unconsumed is offered again before the
+ * worker next blocks, without waiting for new bytes. */
+void pc_conn_resume_input(struct pc_conn *c);
+
+/* Bytes queued and not yet accepted by the kernel. */
+size_t pc_conn_queued(const struct pc_conn *c);
+
+/* Closes c after its queued output has been sent (or at once, if the
+ * peer is gone). Safe from any callback, also twice; the framework frees c
+ * after the current callback returns and calls on_close once. */
+void pc_conn_close(struct pc_conn *c);
+
+/* ---- shared buffers -------------------------------------------------- */
+/* A reference-counted byte buffer for sending one payload to many
+ * connections of one worker: each pc_conn_write_shared takes a reference
+ * instead of a copy. The count is not atomic: a shared buffer belongs to
+ * the worker that created it and never crosses to another thread. */
+struct pc_sbuf {
+    uint32_t refs;
+    uint32_t len;
+    char data[];
+};
+
+/* A buffer of len bytes with one reference (the caller's). NULL on OOM. */
+struct pc_sbuf *pc_sbuf_new(size_t len);
+void pc_sbuf_ref(struct pc_sbuf *b);
+/* Drops a reference; the last one frees the buffer. */
+void pc_sbuf_unref(struct pc_sbuf *b);
+/* Queues b's bytes on c, taking a reference of its own (the caller keeps
+ * its one). Same limits and results as pc_conn_write. */
+int pc_conn_write_shared(struct pc_conn *c, struct pc_sbuf *b);
+
+/* ---- workers --------------------------------------------------------- */
+
+/* 0 .. pc_worker_count()-1. Any thread. */
+unsigned pc_worker_id(const struct pc_worker *w);
+unsigned pc_worker_count(const struct pc_worker *w);
+
+/* A timer on a worker's loop. Embed it in module state; the callback runs
+ * on the worker that started it. Worker thread only. */
+struct pc_timer {
+    void (*cb)(struct pc_timer *t);
+    void *data;
+    _Alignas(max_align_t) unsigned char opaque[64]; /* framework-owned */
+};
+void pc_timer_init(struct pc_timer *t, void (*cb)(struct pc_timer *t),
+                   void *data);
+/* (Re)starts the timer to fire once after `seconds`. */
+void pc_timer_start(struct pc_worker *w, struct pc_timer *t, double seconds);
+void pc_timer_stop(struct pc_worker *w, struct pc_timer *t);
+/* Seconds on the worker's loop clock (cheap, cached per loop pass). */
+double pc_worker_now(struct pc_worker *w);
+
+/* ---- logging --------------------------------------------------------- */
+
+enum pc_log_level { PC_LOG_ERR = 3, PC_LOG_WARN = 4, PC_LOG_NOTICE = 5,
+                    PC_LOG_INFO = 6, PC_LOG_DEBUG = 7 };
+/* One line to the server log (stderr or the journal). Any thread. */
+void pc_log(enum pc_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,133 @@
+/* The output queue: copies, shared buffers, partial writes, writev. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "workers/outq.h"
+
+static void socket_pair(int fds[2])
+{
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+}
+
+static size_t drain(int fd, char *buf, size_t size)
+{
+    size_t got = 0;
+    ssize_t n;
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    while (got < size && (n = read(fd, buf + got, size - got)) > 0)
+        got += (size_t)n;
+    return got;
+}
+
+static void test_small_writes_pack_into_one_segment(void **state)
+{
+    struct pc_outq q = {0};
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(pc_outq_copy(&q, "abcd", 4), 0);
+    assert_int_equal(q.bytes, 400);
+    assert_ptr_equal(q.head, q.tail);
+    pc_outq_clear(&q);
+    assert_null(q.head);
+    assert_int_equal(q.bytes, 0);
+}
+
+static void test_flush_sends_copies_and_shared_in_order(void **state)
+{
+    int fds[2];
+    socket_pair(fds);
+    struct pc_outq q = {0};
+    struct pc_sbuf *b = pc_sbuf_new(5);
+    memcpy(b->data, "WORLD", 5);
+    pc_outq_copy(&q, "hello ", 6);
+    pc_outq_share(&q, b);
+    assert_int_equal(b->refs, 2);
+    pc_outq_copy(&q, "!", 1);
+    assert_int_equal(pc_outq_flush(&q, fds[0]), 12);
+    assert_int_equal(q.bytes, 0);
+    assert_int_equal(b->refs, 1); /* the queue dropped its reference */
+    char buf[32];
+    assert_int_equal(drain(fds[1], buf, sizeof buf), 12);
+    assert_memory_equal(buf, "hello WORLD!", 12);
+    pc_sbuf_unref(b);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static void test_partial_write_keeps_the_rest(void **state)
+{
+    int fds[2];
+    socket_pair(fds);
+    int small = 4096;
+    setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    struct pc_outq q = {0};
+    static char big[1 << 20];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)(i * 7);
+    pc_outq_copy(&q, big, sizeof big);
+    long sent = pc_outq_flush(&q, fds[0]);
+    assert_true(sent > 0 && sent < (long)sizeof big);
+    assert_int_equal(q.bytes, sizeof big - (size_t)sent);
+    static char got[1 << 20];
+    size_t n = 0;
+    while (q.bytes) {
+        n += drain(fds[1], got + n, sizeof got - n);
+        assert_true(pc_outq_flush(&q, fds[0]) >= 0);
+    }
+    n += drain(fds[1], got + n, sizeof got - n);
+    assert_int_equal(n, sizeof big);
+    assert_memory_equal(got, big, sizeof big);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static void test_many_segments_exceed_one_writev(void **state)
+{
+    int fds[2];
+    socket_pair(fds);
+    struct pc_outq q = {0};
+    struct pc_sbuf *b = pc_sbuf_new(3);
+    memcpy(b->data, "xyz", 3);
+    for (int i = 0; i < PC_OUTQ_IOV * 3; i++)
+        pc_outq_share(&q, b);
+    assert_int_equal(b->refs, 1 + PC_OUTQ_IOV * 3);
+    assert_int_equal(pc_outq_flush(&q, fds[0]), 3 * PC_OUTQ_IOV * 3);
+    assert_int_equal(b->refs, 1);
+    pc_sbuf_unref(b);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static void test_flush_reports_a_broken_socket(void **state)
+{
+    int fds[2];
+    socket_pair(fds);
+    close(fds[1]);
+    struct pc_outq q = {0};
+    pc_outq_copy(&q, "x", 1);
+    assert_int_equal(pc_outq_flush(&q, fds[0]), -EPIPE);
+    pc_outq_clear(&q);
+    close(fds[0]);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_small_writes_pack_into_one_segment),
+        cmocka_unit_test(test_flush_sends_copies_and_shared_in_order),
+        cmocka_unit_test(test_partial_write_keeps_the_rest),
+        cmocka_unit_test(test_many_segments_exceed_one_writev),
+        cmocka_unit_test(test_flush_reports_a_broken_socket),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

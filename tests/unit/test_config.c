@@ -1,0 +1,155 @@
+/* Config parsing: values, good files, bad files with file:line:key. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/config.h"
+
+static char path[] = "/tmp/pc-config-XXXXXX";
+
+static const char *write_config(const char *text)
+{
+    strcpy(path, "/tmp/pc-config-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+static void test_value_parsers(void **state)
+{
+    int64_t i;
+    double d;
+    bool b;
+    assert_int_equal(pc_parse_size("64K", &i), 0);
+    assert_int_equal(i, 65536);
+    assert_int_equal(pc_parse_size("1M", &i), 0);
+    assert_int_equal(i, 1 << 20);
+    assert_int_equal(pc_parse_size("2GB", &i), 0);
+    assert_int_equal(i, 2LL << 30);
+    assert_int_equal(pc_parse_size("12Q", &i), -EINVAL);
+    assert_int_equal(pc_parse_size("-1", &i), -EINVAL);
+    assert_int_equal(pc_parse_size("99999999999G", &i), -ERANGE);
+    assert_int_equal(pc_parse_int("42", &i), 0);
+    assert_int_equal(i, 42);
+    assert_int_equal(pc_parse_int("4x", &i), -EINVAL);
+    assert_int_equal(pc_parse_seconds("0.5", &d), 0);
+    assert_true(d == 0.5);
+    assert_int_equal(pc_parse_seconds("250ms", &d), 0);
+    assert_true(d == 0.25);
+    assert_int_equal(pc_parse_seconds("30s", &d), 0);
+    assert_true(d == 30);
+    assert_int_equal(pc_parse_seconds("soon", &d), -EINVAL);
+    assert_int_equal(pc_parse_bool("yes", &b), 0);
+    assert_true(b);
+    assert_int_equal(pc_parse_bool("Off", &b), 0);
+    assert_false(b);
+    assert_int_equal(pc_parse_bool("maybe", &b), -EINVAL);
+}
+
+static void test_defaults_give_echo_on_7007(void **state)
+{
+    struct pc_config cfg;
+    char err[PC_ERR_MAX];
+    assert_int_equal(pc_config_load(&cfg, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(cfg.nlisteners, 1);
+    assert_string_equal(cfg.listeners[0].listen, "127.0.0.1:7007");
+    assert_string_equal(cfg.listeners[0].proto->name, "echo");
+    assert_int_equal(cfg.workers, 0);
+    assert_int_equal(cfg.distribution, PC_DIST_REUSEPORT);
+    pc_config_free(&cfg);
+}
+
+static void test_good_file_and_overrides(void **state)
+{
+    const char *f = write_config(
+        "; comment\n[server]\nworkers = 3\ndistribution = acceptor\n"
+        "balance = least-connections\nlog_level = debug\n\n"
+        "[listener front]\nlisten = [::]:7100\nprotocol = echo\n"
+        "max_output = 2M\nidle_timeout = 1.5\n"
+        "[listener admin]\nlisten = 127.0.0.1:9100\nprotocol = metrics\n"
+        "distribution = reuseport\n");
+    struct pc_config_overrides ov = {.nset = 2,
+                                     .set = {"server.workers=5",
+                                             "front.backlog=64"}};
+    ov.listen[ov.nlisten++] = "extra=echo@unix:/tmp/x.sock";
+    struct pc_config cfg;
+    char err[PC_ERR_MAX];
+    assert_int_equal(pc_config_load(&cfg, f, &ov, err, sizeof err), 0);
+    unlink(f);
+    assert_int_equal(cfg.workers, 5);
+    assert_int_equal(cfg.balance, PC_BALANCE_LEAST_CONN);
+    assert_int_equal(cfg.nlisteners, 3);
+    struct pc_listener_config *front = &cfg.listeners[0];
+    assert_string_equal(front->name, "front");
+    assert_int_equal(front->distribution, PC_DIST_ACCEPTOR); /* inherited */
+    assert_int_equal(front->max_output, 2 << 20);
+    assert_int_equal(front->backlog, 64);
+    assert_true(front->idle_timeout == 1.5);
+    assert_int_equal(cfg.listeners[1].distribution, PC_DIST_REUSEPORT);
+    /* Unix sockets cannot share a port: always the acceptor. */
+    assert_string_equal(cfg.listeners[2].name, "extra");
+    assert_int_equal(cfg.listeners[2].distribution, PC_DIST_ACCEPTOR);
+    pc_config_free(&cfg);
+}
+
+static void expect_error(const char *text, const char *overrides_set,
+                         const char *message, bool names_file)
+{
+    const char *f = write_config(text);
+    struct pc_config_overrides ov = {0};
+    if (overrides_set)
+        ov.set[ov.nset++] = overrides_set;
+    struct pc_config cfg;
+    char err[PC_ERR_MAX] = "";
+    assert_true(pc_config_load(&cfg, f, &ov, err, sizeof err) < 0);
+    unlink(f);
+    if (!strstr(err, message))
+        fail_msg("expected '%s' in '%s'", message, err);
+    if (names_file && strncmp(err, f, strlen(f)) != 0)
+        fail_msg("expected the file name first in '%s'", err);
+}
+
+static void test_bad_files_name_line_and_key(void **state)
+{
+    expect_error("[server]\nworkers = 0\n", NULL,
+                 ":2: [server] workers: '0' must be 'auto' or 1 to 1024",
+                 true);
+    expect_error("[server]\nspeed = fast\n", NULL,
+                 ":2: [server] speed: unknown key", true);
+    expect_error("[listener a]\nlisten = 1.2.3.4:5\nprotocol = echo\n"
+                 "idle_timeout = forever\n",
+                 NULL, ":4: [listener a] idle_timeout: 'forever'", true);
+    expect_error("[listener a]\nlisten = 1.2.3.4:5\nprotocol = echo\n"
+                 "max_input = 1\n",
+                 NULL, ":4: [listener a] max_input: 1 is out of range", true);
+    expect_error("[listener a]\nlisten = 1.2.3.4:5\nprotocol = echo\n"
+                 "colour = blue\n",
+                 NULL, ":4: [listener a] colour: unknown key for protocol echo",
+                 true);
+    expect_error("[server]\ndistribution = random\n", NULL,
+                 "'random' is not one of: reuseport acceptor", true);
+    expect_error("[server]\n", "server.workers", "--set server.workers: "
+                 "expected SECTION.KEY=VALUE", false);
+    expect_error("[server]\n", "server.workers=x",
+                 "--set server.workers: [server] workers", false);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_value_parsers),
+        cmocka_unit_test(test_defaults_give_echo_on_7007),
+        cmocka_unit_test(test_good_file_and_overrides),
+        cmocka_unit_test(test_bad_files_name_line_and_key),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,425 @@
+/* A worker thread: its loop, its mailbox, its listeners (reuseport), the
+ * pass that flushes output before the loop blocks, and the drain. */
+#include "workers/worker.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef PC_HAVE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
+
+#include "core/log.h"
+#include "core/server.h"
+#include "workers/accept.h"
+#include "workers/cpus.h"
+
+#define PC_SCRATCH_SIZE (64 * 1024)
+#define PC_ACCEPT_BATCH 32
+
+/* ---- accepting on the worker's own socket (reuseport) ---------------- */
+
+static void adopt_cb(void *arg, int fd)
+{
+    pc_conn_adopt(arg, fd);
+}
+
+static void note_exhaustion(struct pc_worker *w, struct pc_accept_result r,
+                            const char *listener)
+{
+    if (r.exhausted) {
+        /* One line per burst: the first drop logs, recovery logs the sum. */
+        if (w->exhausted_burst == 0)
+            pc_log(PC_LOG_WARN, "worker %u: out of file descriptors "
+                   "accepting on %s: dropping new connections until some "
+                   "close", w->id, listener);
+        w->exhausted_burst += r.exhausted;
+        PC_STAT_ADD(w, fd_exhausted, r.exhausted);
+    } else if (r.accepted && w->exhausted_burst) {
+        pc_log(PC_LOG_NOTICE, "worker %u: accepting again on %s after "
+               "dropping %llu connections for lack of file descriptors",
+               w->id, listener, (unsigned long long)w->exhausted_burst);
+        w->exhausted_burst = 0;
+    }
+    if (r.errors)
+        PC_STAT_ADD(w, accept_errors, r.errors);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    (void)revents;
+    struct pc_service *s = io->data;
+    struct pc_worker *w = s->w;
+    struct pc_accept_result r = pc_accept_batch(io->fd, &w->spare_fd,
+                                                PC_ACCEPT_BATCH, adopt_cb, s);
+    note_exhaustion(w, r, s->cfg->name);
+    if (r.exhausted) {
+        ev_io_stop(loop, io);
+        ev_timer_set(&s->accept_pause, PC_ACCEPT_PAUSE, 0.);
+        ev_timer_start(loop, &s->accept_pause);
+    }
+}
+
+static void accept_resume_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)revents;
+    struct pc_service *s = t->data;
+    if (!s->w->draining)
+        ev_io_start(loop, &s->accept_io);
+}
+
+static void stop_accepting(struct pc_worker *w)
+{
+    for (unsigned i = 0; i < w->nsvcs; i++) {
+        struct pc_service *s = &w->svcs[i];
+        ev_timer_stop(w->loop, &s->accept_pause);
+        if (s->fd >= 0) {
+            ev_io_stop(w->loop, &s->accept_io);
+            /* Closing our reuseport socket makes the kernel stop queueing
+             * connections for us; the acceptor's socket is the main
+             * thread's to close. */
+            close(s->fd);
+            s->fd = -1;
+        }
+    }
+}
+
+/* ---- mail ------------------------------------------------------------ */
+
+static void msg_release(struct pc_msg *m)
+{
+    if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+        m->destroy(m);
+}
+
+static void drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct pc_worker *w = t->data;
+    pc_log(PC_LOG_NOTICE, "worker %u: drain timeout: closing %llu "
+           "connections", w->id,
+           (unsigned long long)PC_STAT_GET(w, connections));
+    pc_conn_close_all(w, PC_CLOSE_SHUTDOWN);
+}
+
+static void begin_drain(struct pc_worker *w)
+{
+    if (w->draining)
+        return;
+    w->draining = true;
+    stop_accepting(w);
+    if (PC_STAT_GET(w, connections) == 0) {
+        ev_break(w->loop, EVBREAK_ALL);
+        return;
+    }
+    ev_timer_set(&w->drain_timer, w->cfg->drain_timeout, 0.);
+    ev_timer_start(w->loop, &w->drain_timer);
+}
+
+static void handle_mail(struct pc_worker *w, struct pc_mail *m)
+{
+    switch (m->kind) {
+    case PC_MAIL_CONN:
+        pc_conn_adopt(&w->svcs[m->listener], m->fd);
+        break;
+    case PC_MAIL_MSG:
+        if (m->msg->service < w->nsvcs) {
+            struct pc_service *s = &w->svcs[m->msg->service];
+            PC_STAT_ADD(w, messages_in, 1);
+            if (s->proto->on_message)
+                s->proto->on_message(w, s->wstate, m->msg);
+        }
+        msg_release(m->msg);
+        break;
+    case PC_MAIL_DRAIN:
+        begin_drain(w);
+        break;
+    case PC_MAIL_RELOAD:
+        w->cfg = m->cfg;
+        for (unsigned i = 0; i < w->nsvcs; i++)
+            w->svcs[i].cfg = &w->cfg->listeners[i];
+        break;
+    }
+    free(m);
+}
+
+static void doorbell_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct pc_worker *w = a->data;
+    /* ev_async merges rings: take until empty so no mail waits for a ring
+     * that was merged into this one. */
+    struct pc_mail *m;
+    while ((m = pc_mailbox_take(&w->mailbox)))
+        while (m) {
+            struct pc_mail *next = m->next;
+            handle_mail(w, m);
+            m = next;
+        }
+}
+
+void pc_worker_send(struct pc_worker *w, struct pc_mail *m)
+{
+    if (pc_mailbox_push(&w->mailbox, m))
+        ev_async_send(w->loop, &w->doorbell);
+}
+
+static void send_msg(struct pc_worker *from, unsigned to, struct pc_msg *m)
+{
+    struct pc_mail *mail = calloc(1, sizeof *mail);
+    if (!mail) {
+        pc_log(PC_LOG_ERR, "worker %u: out of memory posting a message",
+               from->id);
+        msg_release(m);
+        return;
+    }
+    mail->kind = PC_MAIL_MSG;
+    mail->msg = m;
+    pc_worker_send(&from->srv->workers[to], mail);
+}
+
+int pc_post(struct pc_worker *w, unsigned to, struct pc_msg *m)
+{
+    if (to >= w->count) {
+        m->destroy(m);
+        return -EINVAL;
+    }
+    m->from = w->id;
+    atomic_store_explicit(&m->refs, 1, memory_order_relaxed);
+    send_msg(w, to, m);
+    return 0;
+}
+
+void pc_broadcast(struct pc_worker *w, struct pc_msg *m)
+{
+    if (w->count < 2) {
+        m->destroy(m);
+        return;
+    }
+    m->from = w->id;
+    atomic_store_explicit(&m->refs, w->count - 1, memory_order_relaxed);
+    for (unsigned i = 0; i < w->count; i++)
+        if (i != w->id)
+            send_msg(w, i, m);
+}
+
+/* ---- the loop -------------------------------------------------------- */
+
+static void prepare_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct pc_worker *w = p->data;
+    pc_conn_run_pending(w);
+    PC_STAT_ADD(w, loops, 1);
+}
+
+static void idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    pc_conn_expire_idle(t->data);
+}
+
+int pc_worker_create(struct pc_worker *w, struct pc_server *srv, unsigned id,
+                     unsigned count, unsigned backend)
+{
+    memset(w, 0, sizeof *w);
+    w->id = id;
+    w->count = count;
+    w->srv = srv;
+    w->cfg = srv->cfg;
+    w->cpu = pc_cpus_nth(id);
+    w->spare_fd = -1;
+    w->loop = ev_loop_new(backend | EVFLAG_NOENV | EVFLAG_NOSIGMASK);
+    if (!w->loop)
+        return -ENOSYS;
+    pc_mailbox_init(&w->mailbox);
+    ev_async_init(&w->doorbell, doorbell_cb);
+    w->doorbell.data = w;
+    ev_async_start(w->loop, &w->doorbell);
+    ev_prepare_init(&w->prepare, prepare_cb);
+    w->prepare.data = w;
+    ev_prepare_start(w->loop, &w->prepare);
+    ev_init(&w->idle_timer, idle_cb);
+    w->idle_timer.data = w;
+    ev_init(&w->drain_timer, drain_cb);
+    w->drain_timer.data = w;
+    w->nsvcs = srv->cfg->nlisteners;
+    w->svcs = calloc(w->nsvcs, sizeof *w->svcs);
+    if (!w->svcs)
+        return -ENOMEM;
+    for (unsigned i = 0; i < w->nsvcs; i++) {
+        struct pc_service *s = &w->svcs[i];
+        s->w = w;
+        s->index = i;
+        s->cfg = &srv->cfg->listeners[i];
+        s->proto = s->cfg->proto;
+        s->fd = s->cfg->distribution == PC_DIST_REUSEPORT
+                    ? srv->listeners[i].fds[id]
+                    : -1;
+        ev_io_init(&s->accept_io, accept_cb, s->fd, EV_READ);
+        s->accept_io.data = s;
+        ev_init(&s->accept_pause, accept_resume_cb);
+        s->accept_pause.data = s;
+    }
+    return 0;
+}
+
+static void use_own_arena(struct pc_worker *w)
+{
+#ifdef PC_HAVE_JEMALLOC
+    unsigned arena;
+    size_t sz = sizeof arena;
+    if (mallctl("arenas.create", &arena, &sz, NULL, 0) != 0 ||
+        mallctl("thread.arena", NULL, NULL, &arena, sizeof arena) != 0)
+        pc_log(PC_LOG_WARN, "worker %u: no jemalloc arena of its own",
+               w->id);
+#else
+    (void)w;
+#endif
+}
+
+static int init_modules(struct pc_worker *w)
+{
+    for (unsigned i = 0; i < w->nsvcs; i++) {
+        struct pc_service *s = &w->svcs[i];
+        if (s->proto->worker_init) {
+            int r = s->proto->worker_init(w, &s->cfg->section, &s->wstate);
+            if (r != 0) {
+                pc_log(PC_LOG_ERR, "worker %u: module %s failed to start "
+                       "for listener %s (%d)", w->id, s->proto->name,
+                       s->cfg->name, r);
+                return r < 0 ? r : -EINVAL;
+            }
+        }
+        s->initialised = true;
+    }
+    return 0;
+}
+
+static void fini_modules(struct pc_worker *w)
+{
+    for (unsigned i = 0; i < w->nsvcs; i++) {
+        struct pc_service *s = &w->svcs[i];
+        if (s->initialised && s->proto->worker_fini)
+            s->proto->worker_fini(w, s->wstate);
+        s->initialised = false;
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct pc_worker *w = arg;
+    if (w->cpu >= 0 && pc_cpus_pin_self(w->cpu) < 0)
+        pc_log(PC_LOG_WARN, "worker %u: cannot pin to CPU %d", w->id, w->cpu);
+    use_own_arena(w);
+    w->scratch_size = PC_SCRATCH_SIZE;
+    w->scratch = malloc(w->scratch_size);
+    w->spare_fd = pc_accept_spare_open();
+    int error = w->scratch ? init_modules(w) : -ENOMEM;
+    for (unsigned i = 0; i < w->nsvcs; i++)
+        if (w->svcs[i].fd >= 0)
+            ev_io_start(w->loop, &w->svcs[i].accept_io);
+    if (pc_server_worker_ready(w->srv, error))
+        ev_run(w->loop, 0);
+    /* Stopped: whatever is still open is closed now. */
+    stop_accepting(w);
+    pc_conn_close_all(w, PC_CLOSE_SHUTDOWN);
+    pc_conn_run_pending(w);
+    fini_modules(w);
+    return NULL;
+}
+
+int pc_worker_start(struct pc_worker *w)
+{
+    return -pthread_create(&w->thread, NULL, worker_main, w);
+}
+
+void pc_worker_join(struct pc_worker *w)
+{
+    pthread_join(w->thread, NULL);
+    pc_worker_destroy(w);
+}
+
+void pc_worker_destroy(struct pc_worker *w)
+{
+    /* Mail that arrived after the loop ended: free it so nothing leaks. */
+    for (struct pc_mail *m = pc_mailbox_take(&w->mailbox), *next; m;
+         m = next) {
+        next = m->next;
+        if (m->kind == PC_MAIL_CONN)
+            close(m->fd);
+        if (m->kind == PC_MAIL_MSG)
+            msg_release(m->msg);
+        free(m);
+    }
+    if (w->spare_fd >= 0)
+        close(w->spare_fd);
+    for (unsigned i = 0; i < w->nsvcs; i++)
+        if (w->svcs[i].fd >= 0)
+            close(w->svcs[i].fd); /* the thread never ran */
+    free(w->scratch);
+    free(w->svcs);
+    ev_loop_destroy(w->loop);
+}
+
+/* ---- small public accessors ------------------------------------------ */
+
+unsigned pc_worker_id(const struct pc_worker *w)
+{
+    return w->id;
+}
+
+unsigned pc_worker_count(const struct pc_worker *w)
+{
+    return w->count;
+}
+
+double pc_worker_now(struct pc_worker *w)
+{
+    return ev_now(w->loop);
+}
+
+struct pc_server *pc_worker_server(struct pc_worker *w)
+{
+    return w->srv;
+}
+
+_Static_assert(sizeof(ev_timer) <= sizeof(((struct pc_timer *)0)->opaque),
+               "pc_timer.opaque must hold an ev_timer");
+
+static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct pc_timer *pt = t->data;
+    pt->cb(pt);
+}
+
+void pc_timer_init(struct pc_timer *t, void (*cb)(struct pc_timer *t),
+                   void *data)
+{
+    ev_timer *et = (ev_timer *)(void *)t->opaque;
+    t->cb = cb;
+    t->data = data;
+    ev_init(et, timer_cb);
+    et->data = t;
+}
+
+void pc_timer_start(struct pc_worker *w, struct pc_timer *t, double seconds)
+{
+    ev_timer *et = (ev_timer *)(void *)t->opaque;
+    ev_timer_stop(w->loop, et);
+    ev_timer_set(et, seconds, 0.);
+    ev_timer_start(w->loop, et);
+}
+
+void pc_timer_stop(struct pc_worker *w, struct pc_timer *t)
+{
+    ev_timer_stop(w->loop, (ev_timer *)(void *)t->opaque);
+}

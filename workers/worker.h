@@ -1,0 +1,138 @@
+/* Worker threads: one libev loop each, pinned to one CPU, owning the
+ * connections it accepted or was handed. Everything in struct pc_worker is
+ * touched only by its own thread, except where a field says otherwise. */
+#ifndef PC_WORKERS_WORKER_H
+#define PC_WORKERS_WORKER_H
+
+#include <ev.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "percore/percore.h"
+#include "workers/mailbox.h"
+#include "workers/outq.h"
+
+struct pc_server;
+
+/* Counters a worker writes and anyone may read (metrics, --stats, tests).
+ * Only the owning worker writes, so updates are a relaxed load and store,
+ * not a locked read-modify-write; readers see each value whole. */
+struct pc_stats {
+    atomic_uint_fast64_t connections; /* open now */
+    atomic_uint_fast64_t accepted;
+    atomic_uint_fast64_t refused;     /* over a connection limit */
+    atomic_uint_fast64_t accept_errors;
+    atomic_uint_fast64_t fd_exhausted; /* EMFILE/ENFILE on accept */
+    atomic_uint_fast64_t bytes_in;
+    atomic_uint_fast64_t bytes_out;
+    atomic_uint_fast64_t messages_in; /* pc_post/pc_broadcast received */
+    atomic_uint_fast64_t loops;       /* loop iterations: liveness */
+    atomic_uint_fast64_t out_queued;  /* output bytes queued on all conns */
+    atomic_uint_fast64_t out_queued_peak;
+    atomic_uint_fast64_t closed[PC_CLOSE_REASONS];
+};
+
+#define PC_STAT_ADD(w, field, n)                                              \
+    atomic_store_explicit(                                                    \
+        &(w)->stats.field,                                                    \
+        atomic_load_explicit(&(w)->stats.field, memory_order_relaxed) + (n),  \
+        memory_order_relaxed)
+#define PC_STAT_GET(w, field)                                                 \
+    atomic_load_explicit(&(w)->stats.field, memory_order_relaxed)
+
+/* One listener as seen by one worker: the module instance, the accept
+ * watcher (reuseport), and the connections ordered by last activity. */
+struct pc_service {
+    struct pc_worker *w;
+    unsigned index;
+    const struct pc_listener_config *cfg;
+    const struct pc_proto *proto;
+    void *wstate;
+    bool initialised;
+    int fd;                /* own listening socket (reuseport), or -1 */
+    ev_io accept_io;
+    ev_timer accept_pause; /* back-off after EMFILE */
+    struct pc_conn *idle_head, *idle_tail; /* oldest activity first */
+};
+
+enum pc_conn_flag {
+    PC_CONN_CLOSING = 1 << 0,   /* close once output is sent */
+    PC_CONN_DEAD = 1 << 1,      /* fd closed, waiting to be freed */
+    PC_CONN_FULL = 1 << 2,      /* above high watermark: reading paused */
+    PC_CONN_HELD = 1 << 3,      /* module paused input */
+    PC_CONN_PENDING = 1 << 4,   /* on the worker's pending list */
+    PC_CONN_REOFFER = 1 << 5,   /* offer held input again */
+};
+
+struct pc_conn {
+    ev_io io;
+    struct pc_service *svc;
+    struct pc_conn *prev, *next; /* activity list of svc */
+    struct pc_conn *pending_next;
+    ev_tstamp last_active;
+    uint64_t id;
+    struct pc_outq out;
+    char *in;           /* unconsumed input, NULL when there is none */
+    uint32_t in_len, in_cap;
+    uint16_t flags;
+    uint8_t reason;     /* why it is closing */
+    _Alignas(max_align_t) unsigned char state[];
+};
+
+struct pc_worker {
+    unsigned id, count;
+    int cpu;
+    struct pc_server *srv;
+    const struct pc_config *cfg; /* this worker's view; swapped by reload */
+    struct ev_loop *loop;
+    pthread_t thread;
+    struct pc_mailbox mailbox;  /* any thread pushes */
+    ev_async doorbell;          /* any thread sends */
+    ev_prepare prepare;
+    ev_timer idle_timer;
+    ev_timer drain_timer;
+    char *scratch;
+    size_t scratch_size;
+    struct pc_conn *pending;    /* to flush / re-offer before blocking */
+    struct pc_conn *graveyard;  /* closed, freed before blocking */
+    struct pc_service *svcs;
+    unsigned nsvcs;
+    uint64_t next_conn_id;
+    int spare_fd;               /* reserved for the EMFILE accept-and-close */
+    uint64_t exhausted_burst;   /* EMFILE drops since the last good accept */
+    bool draining;
+    struct pc_stats stats;      /* any thread reads */
+};
+
+/* Creates worker `id` of `count` (loop, mailbox, services). Main thread. */
+int pc_worker_create(struct pc_worker *w, struct pc_server *srv, unsigned id,
+                     unsigned count, unsigned backend);
+/* Starts the thread; it pins itself, initialises modules and runs its loop
+ * until drained. Main thread. */
+int pc_worker_start(struct pc_worker *w);
+/* Joins the thread, then pc_worker_destroy. Main thread, after a drain. */
+void pc_worker_join(struct pc_worker *w);
+/* Frees a created worker whose thread is not running: its loop, undelivered
+ * mail, and the reuseport sockets it owns. Main thread. */
+void pc_worker_destroy(struct pc_worker *w);
+
+/* Hands mail to worker w and rings its doorbell if needed. Any thread. */
+void pc_worker_send(struct pc_worker *w, struct pc_mail *m);
+
+/* Takes ownership of an accepted, non-blocking socket. Worker thread. */
+void pc_conn_adopt(struct pc_service *svc, int fd);
+/* Closes the connection now (output dropped). Worker thread. */
+void pc_conn_abort(struct pc_conn *c, enum pc_close_reason why);
+/* Flushes output / re-offers input of connections marked pending, then
+ * frees closed ones. Worker thread, before the loop blocks. */
+void pc_conn_run_pending(struct pc_worker *w);
+/* Closes connections idle past their listener's timeout and re-arms the
+ * worker's idle timer. Worker thread. */
+void pc_conn_expire_idle(struct pc_worker *w);
+/* Closes every connection of w with `why`. Worker thread. */
+void pc_conn_close_all(struct pc_worker *w, enum pc_close_reason why);
+
+#endif
