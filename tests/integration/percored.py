@@ -33,7 +33,7 @@ class Percored:
     port of a listener started with listen(name, proto)."""
 
     def __init__(self, *extra, listeners=(("echo", "echo"),), workers=2,
-                 config=None, env=None):
+                 config=None, env=None, preexec_fn=None):
         self.ports = {}
         self.args = [BINARY, "--workers", str(workers)]
         for name, proto in listeners:
@@ -53,6 +53,7 @@ class Percored:
         self.args += list(extra)
         self.env = dict(os.environ, **(env or {}))
         self.log = tempfile.TemporaryFile("w+")
+        self.preexec_fn = preexec_fn
         self.proc = None
 
     def __enter__(self):
@@ -68,7 +69,8 @@ class Percored:
 
     def start(self):
         self.proc = subprocess.Popen(self.args, stdout=self.log,
-                                     stderr=subprocess.STDOUT, env=self.env)
+                                     stderr=subprocess.STDOUT, env=self.env,
+                                     preexec_fn=self.preexec_fn)
         deadline = time.time() + 20 * SLOW
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -131,6 +133,12 @@ class Percored:
         m = self.metrics(name)
         return {dict(k[1])["worker"]: v for k, v in m.items()
                 if k[0] == metric and len(k[1]) == 1}
+
+    def cpu_seconds(self):
+        """User + system CPU time the server has used so far."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss_kib(self):
         with open(f"/proc/{self.proc.pid}/status") as f:

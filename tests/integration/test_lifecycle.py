@@ -1,6 +1,7 @@
 """Configuration, limits, timeouts, reload and shutdown of a real percored."""
 
 import os
+import resource
 import signal
 import socket
 import tempfile
@@ -161,6 +162,84 @@ class LimitsTest(unittest.TestCase):
             m = srv.metrics()
             self.assertEqual(sum(v for k, v in m.items() if k[0] == "percore_connections"), 2)
             s.close()
+
+
+class LimitsMoreTest(unittest.TestCase):
+
+    def _count_refusals(self, *args, workers, allowed):
+        with Percored(*args, listeners=ECHO_METRICS, workers=workers) as srv:
+            held = []
+            for _ in range(allowed):
+                s = srv.connect()
+                s.sendall(b"k")
+                self.assertEqual(recv_exactly(s, 1), b"k")
+                held.append(s)
+            extra = srv.connect()
+            self.assertEqual(extra.recv(1), b"")
+            extra.close()
+            for s in held:
+                s.close()
+
+    def test_per_worker_connection_limit(self):
+        # One worker (plus the metrics connection it would count) keeps the
+        # arithmetic exact: the limit is per worker, whichever listener.
+        self._count_refusals("--set", "server.max_connections_per_worker=3",
+                             workers=1, allowed=3)
+
+    def test_global_connection_limit_spans_workers(self):
+        self._count_refusals("--set", "server.max_connections=4",
+                             workers=2, allowed=4)
+
+    def test_fd_exhaustion_drops_without_spinning_and_recovers(self):
+        limit = 64  # far below the machine's 20,000 cap, so the test owns it
+
+        def low_fd_limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+        with Percored(listeners=ECHO_METRICS, workers=2,
+                      preexec_fn=low_fd_limit) as srv:
+            held, dropped = [], 0
+            for _ in range(limit):
+                s = srv.connect()
+                try:
+                    s.sendall(b"x")
+                    got = s.recv(1)
+                except ConnectionError:
+                    got = b""
+                if got == b"x":
+                    held.append(s)
+                    continue
+                dropped += 1
+                s.close()
+                break
+            self.assertEqual(dropped, 1, "a connection past the fd limit is dropped")
+            # Keep connections waiting in the backlog: a level-triggered
+            # listener that cannot accept would now spin at full CPU.
+            waiting = [socket.create_connection(("127.0.0.1", srv.ports["echo"]))
+                       for _ in range(20)]
+            cpu = srv.cpu_seconds()
+            time.sleep(1.0)
+            used = srv.cpu_seconds() - cpu
+            self.assertLess(used, 0.5, f"server used {used:.2f}s CPU in 1s while out of fds")
+            out = srv.output()
+            self.assertGreaterEqual(out.count("out of file descriptors"), 1)
+            self.assertLessEqual(out.count("out of file descriptors"), 2,
+                                 "logged once per burst per worker")
+            for s in held + waiting:
+                s.close()
+            # Recovers by itself: new connections are served again.
+            def echo_works():
+                try:
+                    s = srv.connect()
+                    s.sendall(b"back")
+                    ok = recv_exactly(s, 4) == b"back"
+                    s.close()
+                    return ok
+                except OSError:
+                    return False
+            wait_for(echo_works, what="recovery after fd exhaustion")
+            wait_for(lambda: "accepting again" in srv.output(), what="recovery log")
+            self.assertGreater(sum(srv.per_worker("percore_fd_exhausted").values()), 0)
 
 
 class ShutdownTest(unittest.TestCase):
