@@ -428,14 +428,25 @@ unsigned pc_section_service(const struct pc_section *s)
 struct file_reader {
     FILE *f;
     struct raw_list *raw;
+    int max_line;  /* inih's line buffer, less the terminator */
+    int too_long;  /* the number of a line that did not fit, or 0 */
 };
 
 static char *line_reader(char *str, int num, void *stream)
 {
     struct file_reader *fr = stream;
     char *s = fgets(str, num, fr->f);
-    if (s)
-        fr->raw->line++;
+    if (!s)
+        return NULL;
+    fr->raw->line++;
+    size_t len = strlen(s);
+    /* A line longer than inih's buffer would come in pieces, each parsed
+     * as a line of its own: stop (as at end of file) and say so. */
+    if (len == (size_t)num - 1 && s[len - 1] != '\n' && !feof(fr->f)) {
+        fr->max_line = num - 1;
+        fr->too_long = fr->raw->line;
+        return NULL;
+    }
     return s;
 }
 
@@ -458,11 +469,16 @@ static int read_file(struct raw_list *raw, const char *file, char *err,
              strerror(e));
         return -e;
     }
-    struct file_reader fr = {f, raw};
+    struct file_reader fr = {f, raw, 0, 0};
     raw->file = file;
     raw->line = 0;
     int r = ini_parse_stream(line_reader, &fr, ini_entry, &fr);
     fclose(f);
+    if (fr.too_long) {
+        errf(err, errlen, "%s:%d: line longer than %d characters", file,
+             fr.too_long, fr.max_line);
+        return -EINVAL;
+    }
     if (r > 0) {
         errf(err, errlen, "%s:%d: syntax error (expected [section] or "
              "key = value)", file, r);

@@ -120,6 +120,31 @@ static int unix_prepare(const struct sockaddr_un *un, const char *text,
     return 0;
 }
 
+/* SO_REUSEPORT lets a second process (another percored of the same user,
+ * started by mistake) bind the port too, and the kernel would split the
+ * traffic between the two in silence. A bind without it first fails, as
+ * it should, when anything listens there already. */
+static int reuseport_probe(const struct pc_sockaddr *a, const char *text,
+                           char *err, size_t errlen)
+{
+    int family = a->ss.ss_family, one = 1, zero = 0;
+    int probe = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe < 0)
+        return 0; /* the real socket() will report it */
+    setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (family == AF_INET6)
+        setsockopt(probe, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    int r = bind(probe, (const struct sockaddr *)&a->ss, a->len) < 0 ? -errno
+                                                                     : 0;
+    close(probe);
+    if (r == -EADDRINUSE) {
+        snprintf(err, errlen, "cannot listen on %s: %s (another process "
+                 "holds the port)", text, strerror(EADDRINUSE));
+        return r;
+    }
+    return 0;
+}
+
 int pc_listen_open(const struct pc_sockaddr *addr, const char *text,
                    unsigned count, int reuseport, int backlog, int *fds,
                    char *bound, size_t boundlen, char *err, size_t errlen)
@@ -129,6 +154,9 @@ int pc_listen_open(const struct pc_sockaddr *addr, const char *text,
     unsigned i;
     if (family == AF_UNIX &&
         (r = unix_prepare((struct sockaddr_un *)&a.ss, text, err, errlen)) < 0)
+        return r;
+    if (family != AF_UNIX && reuseport &&
+        (r = reuseport_probe(&a, text, err, errlen)) < 0)
         return r;
     for (i = 0; i < count; i++) {
         int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

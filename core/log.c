@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,9 +20,18 @@ static const char *const level_names[] = {
 
 void pc_log_init(void)
 {
-    /* systemd sets JOURNAL_STREAM when stderr is connected to the journal;
-     * a timestamp would then be printed twice. */
-    log_journal = getenv("JOURNAL_STREAM") != NULL;
+    /* systemd sets JOURNAL_STREAM to "DEVICE:INODE" of the stream it
+     * connected stderr to; the journal then stamps each line itself and
+     * reads its level from the "<N>" prefix. The variable is inherited
+     * further than that stream, so it counts only while stderr is still
+     * that stream (sd_journal_stream_fd(3)). */
+    const char *v = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    log_journal = v && sscanf(v, "%llu:%llu", &dev, &ino) == 2 &&
+                  fstat(STDERR_FILENO, &st) == 0 &&
+                  (unsigned long long)st.st_dev == dev &&
+                  (unsigned long long)st.st_ino == ino;
 }
 
 void pc_log_set_level(enum pc_log_level level)

@@ -13,6 +13,7 @@
 
 #include "core/listener.h"
 #include "core/log.h"
+#include "core/systemd.h"
 #include "workers/acceptor.h"
 #include "workers/backend.h"
 #include "workers/cpus.h"
@@ -82,6 +83,10 @@ void pc_server_stats(struct pc_server *srv, struct pc_stats *out)
                          atomic_load(&out->closed[r]) +
                              PC_STAT_GET(w, closed[r]));
     }
+    atomic_fetch_add(&out->fd_exhausted,
+                     atomic_load(&srv->acceptor_fd_exhausted));
+    atomic_fetch_add(&out->accept_errors,
+                     atomic_load(&srv->acceptor_accept_errors));
 }
 
 size_t pc_server_metrics(struct pc_server *srv, char *buf, size_t size)
@@ -106,6 +111,16 @@ size_t pc_server_metrics(struct pc_server *srv, char *buf, size_t size)
             PUT("percore_closed{worker=\"%u\",reason=\"%s\"} %llu\n", i,
                 pc_close_reason_name((enum pc_close_reason)r),
                 (unsigned long long)PC_STAT_GET(&srv->workers[i], closed[r]));
+    PUT("# HELP percore_acceptor_fd_exhausted Connections the acceptor "
+        "thread dropped for lack of fds\n"
+        "# TYPE percore_acceptor_fd_exhausted counter\n"
+        "percore_acceptor_fd_exhausted %llu\n"
+        "# HELP percore_acceptor_accept_errors accept() failures of the "
+        "acceptor thread other than EMFILE\n"
+        "# TYPE percore_acceptor_accept_errors counter\n"
+        "percore_acceptor_accept_errors %llu\n",
+        (unsigned long long)atomic_load(&srv->acceptor_fd_exhausted),
+        (unsigned long long)atomic_load(&srv->acceptor_accept_errors));
     PUT("# HELP percore_workers Worker threads\n# TYPE percore_workers gauge\n"
         "percore_workers %u\n", srv->nworkers);
 #undef PUT
@@ -156,20 +171,27 @@ static void close_listeners(struct pc_server *srv, bool reuseport_too)
         if (!l->nfds ||
             (lc->distribution == PC_DIST_REUSEPORT && !reuseport_too))
             continue;
+        /* An inherited socket is only closed: systemd keeps its copy
+         * listening (queueing clients for our next start) and owns the
+         * path of a Unix one. */
         for (unsigned k = 0; k < l->nfds; k++)
             close(l->fds[k]);
-        if (strncmp(lc->listen, "unix:", 5) == 0)
+        if (strncmp(lc->listen, "unix:", 5) == 0 && !l->inherited)
             unlink(lc->listen + 5);
         l->nfds = 0;
     }
 }
 
-static int bind_listeners(struct pc_server *srv)
+/* Listeners named by a socket systemd passed (socket activation) use it;
+ * the others bind their own. */
+static int bind_listeners(struct pc_server *srv, struct pc_activation *act)
 {
     char err[PC_ERR_MAX];
     for (unsigned i = 0; i < srv->cfg->nlisteners; i++) {
-        const struct pc_listener_config *lc = &srv->cfg->listeners[i];
+        struct pc_listener_config *lc = &srv->cfg->listeners[i];
         struct pc_listener *l = &srv->listeners[i];
+        if (pc_systemd_adopt(act, lc, l))
+            continue;
         struct pc_sockaddr addr;
         int r = pc_listen_parse(lc->listen, &addr, err, sizeof err);
         if (r == 0) {
@@ -211,8 +233,20 @@ int pc_server_start(struct pc_server *srv, struct pc_config *cfg)
         return r;
     }
     srv->nworkers = worker_count(cfg);
-    if ((r = bind_listeners(srv)) < 0)
+    struct pc_activation act;
+    if ((r = pc_activation_collect(&act, err, sizeof err)) < 0) {
+        pc_log(PC_LOG_ERR, "%s", err);
         return r;
+    }
+    if ((r = bind_listeners(srv, &act)) < 0) {
+        pc_activation_finish(&act, err, sizeof err);
+        return r;
+    }
+    if ((r = pc_activation_finish(&act, err, sizeof err)) < 0) {
+        pc_log(PC_LOG_ERR, "%s", err);
+        close_listeners(srv, true);
+        return r;
+    }
 
     /* Workers inherit this mask: signals are the main thread's alone. */
     sigset_t all, old;
@@ -247,7 +281,7 @@ int pc_server_start(struct pc_server *srv, struct pc_config *cfg)
             pc_log(PC_LOG_ERR, "cannot start workers: %s", strerror(-r));
         for (unsigned i = 0; i < started; i++)
             pc_worker_join(&srv->workers[i]);
-        for (unsigned i = started; i < created; i++)
+        for (unsigned i = 0; i < created; i++)
             pc_worker_destroy(&srv->workers[i]);
         /* Reuseport sockets of workers never created are still ours. */
         for (unsigned i = 0; i < cfg->nlisteners; i++)
@@ -303,9 +337,14 @@ static void broadcast_mail(struct pc_server *srv, enum pc_mail_kind kind,
 
 void pc_server_stop(struct pc_server *srv)
 {
-    if (srv->stopping)
+    if (srv->stopping) {
+        /* A second SIGTERM/SIGINT: close what is left now. */
+        pc_log(PC_LOG_NOTICE, "stopping again: closing open connections now");
+        broadcast_mail(srv, PC_MAIL_DRAIN, NULL);
         return;
+    }
     srv->stopping = true;
+    pc_systemd_stopping(srv);
     pc_log(PC_LOG_NOTICE, "stopping: no new connections; draining open ones "
            "for up to %gs", srv->cfg->drain_timeout);
     /* Joined before the drain mail goes out, so every socket it handed
@@ -314,7 +353,6 @@ void pc_server_stop(struct pc_server *srv)
     srv->acceptor = NULL;
     close_listeners(srv, false);
     broadcast_mail(srv, PC_MAIL_DRAIN, NULL);
-    ev_break(srv->loop, EVBREAK_ALL);
 }
 
 /* What a reload cannot change, named so the operator knows to restart. */
@@ -332,23 +370,42 @@ static void report_restart_needed(const struct pc_config *old,
         pc_log(PC_LOG_WARN, "reload: 'modules' changed: needs a restart");
 }
 
-static bool listeners_match(const struct pc_config *a,
-                            const struct pc_config *b)
+/* Workers find a listener's settings by its index, so a reload needs the
+ * same listeners with the same protocols in the same order. Their sockets
+ * stay as they are: a changed address, backlog or distribution is logged
+ * as needing a restart and keeps its running value in `b`. */
+static bool listeners_match(const struct pc_server *srv,
+                            struct pc_config *b)
 {
+    const struct pc_config *a = srv->cfg;
     if (a->nlisteners != b->nlisteners)
         return false;
-    for (unsigned i = 0; i < a->nlisteners; i++) {
-        const struct pc_listener_config *x = &a->listeners[i],
-                                        *y = &b->listeners[i];
-        if (strcmp(x->name, y->name) || strcmp(x->listen, y->listen) ||
-            x->proto != y->proto || x->distribution != y->distribution ||
-            x->backlog != y->backlog)
+    for (unsigned i = 0; i < a->nlisteners; i++)
+        if (strcmp(a->listeners[i].name, b->listeners[i].name) ||
+            a->listeners[i].proto != b->listeners[i].proto)
             return false;
+    for (unsigned i = 0; i < a->nlisteners; i++) {
+        const struct pc_listener_config *x = &a->listeners[i];
+        struct pc_listener_config *y = &b->listeners[i];
+        if (strcmp(x->listen, y->listen) != 0)
+            pc_log(PC_LOG_WARN, "reload: [listener %s] listen changed to "
+                   "%s: needs a restart; still on %s", x->name, y->listen,
+                   srv->listeners[i].bound);
+        if (x->backlog != y->backlog)
+            pc_log(PC_LOG_WARN, "reload: [listener %s] backlog changed: "
+                   "needs a restart", x->name);
+        /* A socket from systemd is always the acceptor's (systemd.h). */
+        if (x->distribution != y->distribution && !srv->listeners[i].inherited)
+            pc_log(PC_LOG_WARN, "reload: [listener %s] distribution "
+                   "changed: needs a restart", x->name);
+        memcpy(y->listen, x->listen, sizeof y->listen);
+        y->backlog = x->backlog;
+        y->distribution = x->distribution;
     }
     return true;
 }
 
-void pc_server_reload(struct pc_server *srv)
+static void reload_config(struct pc_server *srv)
 {
     char err[PC_ERR_MAX];
     struct pc_config *cfg = malloc(sizeof *cfg);
@@ -365,10 +422,10 @@ void pc_server_reload(struct pc_server *srv)
         free(cfg);
         return;
     }
-    if (!listeners_match(srv->cfg, cfg)) {
-        pc_log(PC_LOG_ERR, "reload refused: listeners (names, addresses, "
-               "protocols) changed, which needs a restart; keeping the "
-               "running config");
+    if (!listeners_match(srv, cfg)) {
+        pc_log(PC_LOG_ERR, "reload refused: listeners were added, removed, "
+               "renamed, reordered or given another protocol, which needs a "
+               "restart; keeping the running config");
         pc_config_free(cfg);
         free(cfg);
         return;
@@ -389,6 +446,13 @@ void pc_server_reload(struct pc_server *srv)
            "applied", srv->config_file ? srv->config_file : "settings");
 }
 
+void pc_server_reload(struct pc_server *srv)
+{
+    pc_systemd_reloading(srv);
+    reload_config(srv);
+    pc_systemd_reloaded(srv);
+}
+
 static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 {
     (void)loop;
@@ -400,12 +464,24 @@ static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
         pc_server_stop(srv);
         break;
     case SIGHUP:
-        pc_server_reload(srv);
+        if (srv->stopping)
+            pc_log(PC_LOG_WARN, "reload ignored: the server is stopping");
+        else
+            pc_server_reload(srv);
         break;
     case SIGUSR1:
         log_stats(srv);
         break;
     }
+}
+
+/* The main loop runs through the drain (signals, the watchdog), and
+ * ends when the last worker reports it has no connection left. */
+static void drained_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+    (void)a;
+    (void)revents;
+    ev_break(loop, EVBREAK_ALL);
 }
 
 int pc_server_run(struct pc_server *srv)
@@ -419,13 +495,21 @@ int pc_server_run(struct pc_server *srv)
         sigs[i]->data = srv;
         ev_signal_start(srv->loop, sigs[i]);
     }
+    ev_async_init(&srv->drained, drained_cb);
+    srv->drained.data = srv;
+    ev_async_start(srv->loop, &srv->drained);
     signal(SIGPIPE, SIG_IGN);
+    pc_systemd_ready(srv);
     ev_run(srv->loop, 0);
+    pc_systemd_detach(srv);
     for (int i = 0; i < 4; i++)
         ev_signal_stop(srv->loop, sigs[i]);
     pc_acceptor_stop(srv->acceptor);
+    ev_async_stop(srv->loop, &srv->drained);
     for (unsigned i = 0; i < srv->nworkers; i++)
         pc_worker_join(&srv->workers[i]);
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        pc_worker_destroy(&srv->workers[i]);
     close_listeners(srv, false);
     free(srv->workers);
     srv->workers = NULL;

@@ -10,12 +10,14 @@
 #include "workers/worker.h"
 
 struct pc_acceptor;
+struct pc_systemd;
 
 /* The listening sockets of one configured listener. */
 struct pc_listener {
     int fds[1024];     /* reuseport: one per worker; acceptor: fds[0] */
     unsigned nfds;
     char bound[PC_ADDR_MAX]; /* the address actually bound, port resolved */
+    bool inherited;    /* fds[0] came from systemd: never unlinked */
 };
 
 struct pc_server {
@@ -45,7 +47,13 @@ struct pc_server {
     atomic_uint_fast64_t connections;
     atomic_uint_fast64_t listener_connections[PC_MAX_LISTENERS];
     atomic_uint workers_running;
+    atomic_uint workers_drained; /* draining workers left with no conns */
+    ev_async drained;            /* the last drained worker rings main */
+    /* The acceptor thread's own drops (it has no worker counters). */
+    atomic_uint_fast64_t acceptor_fd_exhausted;
+    atomic_uint_fast64_t acceptor_accept_errors;
     bool stopping;
+    struct pc_systemd *systemd; /* notify and watchdog state (systemd.c) */
 };
 
 /* Binds every listener, starts workers (and the acceptor if any listener

@@ -159,8 +159,7 @@ static void finish(struct pc_conn *c)
     PC_STAT_ADD(w, closed[why], 1);
     pc_server_release(w->srv, s->index);
     free(c);
-    if (w->draining && PC_STAT_GET(w, connections) == 0)
-        ev_break(w->loop, EVBREAK_ALL);
+    pc_worker_check_drained(w);
 }
 
 /* ---- input ----------------------------------------------------------- */

@@ -22,6 +22,7 @@ enum pc_mail_kind {
     PC_MAIL_MSG,   /* a module message: msg */
     PC_MAIL_DRAIN, /* stop accepting and finish connections */
     PC_MAIL_RELOAD,/* re-read live settings from the server */
+    PC_MAIL_STOP,  /* every worker has drained: leave the loop */
 };
 
 struct pc_mail {

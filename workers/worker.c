@@ -107,16 +107,41 @@ static void drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 static void begin_drain(struct pc_worker *w)
 {
-    if (w->draining)
+    if (w->draining) { /* asked twice: the operator will not wait */
+        pc_conn_close_all(w, PC_CLOSE_SHUTDOWN);
         return;
+    }
     w->draining = true;
     stop_accepting(w);
     if (PC_STAT_GET(w, connections) == 0) {
-        ev_break(w->loop, EVBREAK_ALL);
+        pc_worker_check_drained(w);
         return;
     }
     ev_timer_set(&w->drain_timer, w->cfg->drain_timeout, 0.);
     ev_timer_start(w->loop, &w->drain_timer);
+}
+
+void pc_worker_check_drained(struct pc_worker *w)
+{
+    if (!w->draining || w->drained || PC_STAT_GET(w, connections) != 0)
+        return;
+    w->drained = true;
+    ev_timer_stop(w->loop, &w->drain_timer);
+    struct pc_server *srv = w->srv;
+    if (atomic_fetch_add(&srv->workers_drained, 1) + 1 != w->count)
+        return;
+    ev_async_send(srv->loop, &srv->drained);
+    for (unsigned i = 0; i < w->count; i++) {
+        struct pc_mail *m = calloc(1, sizeof *m);
+        if (!m) {
+            /* Without mail that worker would wait for ever; pthread_join
+             * in main would hang. Out of memory at exit: leave now. */
+            pc_log(PC_LOG_ERR, "out of memory stopping workers");
+            abort();
+        }
+        m->kind = PC_MAIL_STOP;
+        pc_worker_send(&srv->workers[i], m);
+    }
 }
 
 static void handle_mail(struct pc_worker *w, struct pc_mail *m)
@@ -139,20 +164,51 @@ static void handle_mail(struct pc_worker *w, struct pc_mail *m)
         break;
     case PC_MAIL_RELOAD:
         w->cfg = m->cfg;
-        for (unsigned i = 0; i < w->nsvcs; i++)
-            w->svcs[i].cfg = &w->cfg->listeners[i];
+        for (unsigned i = 0; i < w->nsvcs; i++) {
+            struct pc_service *s = &w->svcs[i];
+            s->cfg = &w->cfg->listeners[i];
+            if (s->initialised && s->proto->reload)
+                s->proto->reload(w, s->wstate, &s->cfg->section);
+        }
+        break;
+    case PC_MAIL_STOP:
+        ev_break(w->loop, EVBREAK_ALL);
         break;
     }
     free(m);
 }
+
+#ifdef PC_FAULT_HOOKS
+/* Debug builds only (see pc_worker_fault_hang): the worker to hang. */
+static atomic_int fault_hang_id = -1;
+
+void pc_worker_fault_hang(struct pc_worker *w)
+{
+    atomic_store(&fault_hang_id, (int)w->id);
+    ev_async_send(w->loop, &w->doorbell);
+}
+
+static void fault_check(struct pc_worker *w)
+{
+    if (atomic_load(&fault_hang_id) != (int)w->id)
+        return;
+    pc_log(PC_LOG_WARN, "worker %u: hanging on purpose (fault hook)", w->id);
+    for (;;)
+        sleep(3600);
+}
+#endif
 
 static void doorbell_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
     (void)loop;
     (void)revents;
     struct pc_worker *w = a->data;
+#ifdef PC_FAULT_HOOKS
+    fault_check(w);
+#endif
     /* ev_async merges rings: take until empty so no mail waits for a ring
-     * that was merged into this one. */
+     * that was merged into this one. A ring with no mail is the watchdog
+     * asking for proof of life: waking up moves the loop counter. */
     struct pc_mail *m;
     while ((m = pc_mailbox_take(&w->mailbox)))
         while (m) {
@@ -343,7 +399,6 @@ int pc_worker_start(struct pc_worker *w)
 void pc_worker_join(struct pc_worker *w)
 {
     pthread_join(w->thread, NULL);
-    pc_worker_destroy(w);
 }
 
 void pc_worker_destroy(struct pc_worker *w)

@@ -104,6 +104,7 @@ struct pc_worker {
     int spare_fd;               /* reserved for the EMFILE accept-and-close */
     uint64_t exhausted_burst;   /* EMFILE drops since the last good accept */
     bool draining;
+    bool drained;               /* counted in srv->workers_drained */
     struct pc_stats stats;      /* any thread reads */
 };
 
@@ -113,19 +114,31 @@ int pc_worker_create(struct pc_worker *w, struct pc_server *srv, unsigned id,
 /* Starts the thread; it pins itself, initialises modules and runs its loop
  * until drained. Main thread. */
 int pc_worker_start(struct pc_worker *w);
-/* Joins the thread, then pc_worker_destroy. Main thread, after a drain. */
+/* Joins the thread. Main thread, after a drain; destroy only once every
+ * worker is joined, since a worker may post to any other until it ends. */
 void pc_worker_join(struct pc_worker *w);
 /* Frees a created worker whose thread is not running: its loop, undelivered
  * mail, and the reuseport sockets it owns. Main thread. */
 void pc_worker_destroy(struct pc_worker *w);
 
+/* Reports a draining worker that has no connection left. Its loop keeps
+ * running, since workers still serving may need it (a chat room's home
+ * worker), until every worker has drained; then all leave their loops.
+ * Worker thread. */
+void pc_worker_check_drained(struct pc_worker *w);
+
 /* Hands mail to worker w and rings its doorbell if needed. Any thread. */
 void pc_worker_send(struct pc_worker *w, struct pc_mail *m);
 
+#ifdef PC_FAULT_HOOKS
+/* Debug builds only: makes worker w stop running its loop for ever, as a
+ * bug would, so tests can check that the systemd watchdog notices. Any
+ * thread. */
+void pc_worker_fault_hang(struct pc_worker *w);
+#endif
+
 /* Takes ownership of an accepted, non-blocking socket. Worker thread. */
 void pc_conn_adopt(struct pc_service *svc, int fd);
-/* Closes the connection now (output dropped). Worker thread. */
-void pc_conn_abort(struct pc_conn *c, enum pc_close_reason why);
 /* Flushes output / re-offers input of connections marked pending, then
  * frees closed ones. Worker thread, before the loop blocks. */
 void pc_conn_run_pending(struct pc_worker *w);

@@ -32,7 +32,7 @@ extern "C" {
 
 /* Bumped whenever struct pc_proto or any structure below changes layout; a
  * module built against another value is refused at load time. */
-#define PC_PROTO_ABI 0x70630001u
+#define PC_PROTO_ABI 0x70630002u
 
 struct pc_worker;
 struct pc_conn;
@@ -142,6 +142,13 @@ struct pc_proto {
      * reference after return. May be NULL if the module sends none. */
     void (*on_message)(struct pc_worker *w, void *wstate, struct pc_msg *m);
 
+    /* The configuration was reloaded (SIGHUP): cfg holds this listener's
+     * new option values. Called on every worker, on its own thread, between
+     * events; connections keep running. May be NULL (options are then only
+     * read in worker_init and a reload does not change them). */
+    void (*reload)(struct pc_worker *w, void *wstate,
+                   const struct pc_section *cfg);
+
     /* Written (best effort) to a connection refused because a connection
      * limit was reached, before it is closed. NULL: close silently. */
     const char *refuse_text;
@@ -177,6 +184,12 @@ void pc_conn_resume_input(struct pc_conn *c);
 
 /* Bytes queued and not yet accepted by the kernel. */
 size_t pc_conn_queued(const struct pc_conn *c);
+
+/* Closes c now, dropping output not yet sent, and reports `why` to
+ * on_close: for a peer that must go at once (a slow reader over a limit,
+ * a protocol violation). Safe from any callback, also on a connection
+ * other than the one the callback is for, and twice. */
+void pc_conn_abort(struct pc_conn *c, enum pc_close_reason why);
 
 /* Closes c after its queued output has been sent (or at once, if the
  * peer is gone). Safe from any callback, also twice; the framework frees c

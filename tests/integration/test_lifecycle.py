@@ -59,6 +59,10 @@ class ConfigTest(unittest.TestCase):
             ("[listener a]\nlisten = nowhere\nprotocol = echo\n", "expected HOST:PORT"),
             ("[listener a]\nlisten = 127.0.0.1:1\nprotocol = echo\n"
              "low_watermark = 1M\nhigh_watermark = 64K\n", "low_watermark"),
+            ("[server]\n# " + "x" * 300 + "\nworkers = 1\n",
+             ":2: line longer than 199 characters"),
+            ("[listener c]\nlisten = 127.0.0.1:1\nprotocol = chat\n"
+             "flood_rate = -1\n", ":4: [listener c] flood_rate"),
         ]
         for text, message in cases:
             with self.subTest(message=message):
@@ -101,6 +105,15 @@ class ConfigTest(unittest.TestCase):
                           r.stderr)
         finally:
             holder.close()
+
+    def test_a_second_percored_cannot_share_a_reuseport_port(self):
+        # SO_REUSEPORT would let it bind and take half the traffic.
+        with Percored(workers=2) as first:
+            port = first.ports["echo"]
+            r = run(["--listen", f"echo@127.0.0.1:{port}"])
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(f"cannot listen on 127.0.0.1:{port}: Address already "
+                          "in use (another process holds the port)", r.stderr)
 
 
 class LimitsTest(unittest.TestCase):
@@ -191,13 +204,19 @@ class LimitsMoreTest(unittest.TestCase):
                              workers=2, allowed=4)
 
     def test_fd_exhaustion_drops_without_spinning_and_recovers(self):
+        self.check_fd_exhaustion("reuseport")
+
+    def test_fd_exhaustion_in_the_acceptor_thread(self):
+        self.check_fd_exhaustion("acceptor")
+
+    def check_fd_exhaustion(self, distribution):
         limit = 64  # far below the machine's 20,000 cap, so the test owns it
 
         def low_fd_limit():
             resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
 
-        with Percored(listeners=ECHO_METRICS, workers=2,
-                      preexec_fn=low_fd_limit) as srv:
+        with Percored("--distribution", distribution, listeners=ECHO_METRICS,
+                      workers=2, preexec_fn=low_fd_limit) as srv:
             held, dropped = [], 0
             for _ in range(limit):
                 s = srv.connect()
@@ -239,7 +258,12 @@ class LimitsMoreTest(unittest.TestCase):
                     return False
             wait_for(echo_works, what="recovery after fd exhaustion")
             wait_for(lambda: "accepting again" in srv.output(), what="recovery log")
-            self.assertGreater(sum(srv.per_worker("percore_fd_exhausted").values()), 0)
+            if distribution == "acceptor":
+                self.assertGreater(
+                    srv.metrics()[("percore_acceptor_fd_exhausted", ())], 0)
+            else:
+                self.assertGreater(
+                    sum(srv.per_worker("percore_fd_exhausted").values()), 0)
 
 
 class ShutdownTest(unittest.TestCase):
@@ -278,6 +302,29 @@ class ShutdownTest(unittest.TestCase):
             self.assertEqual(sent, got, f"client {i} lost bytes")
         with self.assertRaises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", srv.ports["echo"]), timeout=2)
+        srv.__exit__(None, None, None)
+
+    def test_signals_during_a_drain_do_not_kill_and_a_second_term_closes(self):
+        srv = Percored("--set", "server.drain_timeout=60", workers=2)
+        srv.start()
+        s = srv.connect()
+        s.sendall(b"hi")
+        self.assertEqual(recv_exactly(s, 2), b"hi")
+        srv.signal(signal.SIGTERM)
+        wait_for(lambda: "stopping" in srv.output(), what="stopping")
+        srv.signal(signal.SIGHUP)
+        srv.signal(signal.SIGUSR1)
+        wait_for(lambda: "reload ignored" in srv.output(), what="reload refused")
+        wait_for(lambda: "stats:" in srv.output(), what="stats while draining")
+        self.assertIsNone(srv.proc.poll(), "a signal during the drain killed it")
+        s.sendall(b"still")  # the drain serves open connections
+        self.assertEqual(recv_exactly(s, 5), b"still")
+        t0 = time.time()
+        out = srv.stop()  # the second SIGTERM: no 60 s wait
+        self.assertLess(time.time() - t0, 30 * SLOW)
+        self.assertIn("closing open connections now", out)
+        self.assertEqual(s.recv(10), b"")
+        s.close()
         srv.__exit__(None, None, None)
 
     def test_drain_timeout_closes_lingering_connections(self):

@@ -1,0 +1,68 @@
+/* percore-bench's command line: what to run, parsed and checked before any
+ * socket is opened. */
+#ifndef PCB_CONFIG_H
+#define PCB_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PCB_MAX_CPUS    256
+#define PCB_MAX_THREADS 256
+
+enum pcb_mode { PCB_ECHO, PCB_CHURN, PCB_IDLE, PCB_CHAT };
+enum pcb_target { PCB_TARGET_PERCORE, PCB_TARGET_REDIS, PCB_TARGET_NATS };
+
+struct pcb_config {
+    enum pcb_mode mode;
+    enum pcb_target target; /* chat: whose pub/sub dialect to speak */
+    char host[256];
+    char port[16];
+    unsigned connections;
+    unsigned threads;
+    int cpus[PCB_MAX_CPUS]; /* thread i runs on cpus[i % ncpus] */
+    unsigned ncpus;
+    uint64_t size;          /* bytes per message (chat: per line of text) */
+    unsigned pipeline;      /* messages in flight per connection */
+    double rate;            /* messages (churn: connections) per second in
+                               all; 0 = closed loop */
+    double duration;        /* seconds measured */
+    double warmup;          /* seconds run before measuring */
+    double drain;           /* seconds to wait for answers after stopping */
+    double connect_timeout; /* seconds for all connections to be set up */
+    uint64_t messages;      /* stop after this many (echo, churn); 0 = time */
+    unsigned rooms, members, senders; /* chat: per room */
+    char room[32];                    /* chat: room name prefix */
+    unsigned connect_concurrency;     /* connects in flight per thread */
+    int server_pid;        /* sample this process's CPU time and RSS */
+    char ready_file[4096]; /* written once every connection is set up */
+    bool json;
+    bool quiet;
+};
+
+enum { PCB_ARGS_RUN = 0, PCB_ARGS_EXIT = 1 };
+
+/* Fills cfg from argv ("percore-bench MODE [OPTIONS]"). Returns
+ * PCB_ARGS_RUN, PCB_ARGS_EXIT after printing --help or --version to stdout,
+ * or -EINVAL with a one-line reason in err. Resets getopt, so it may be
+ * called more than once in a process. */
+int pcb_args_parse(struct pcb_config *cfg, int argc, char **argv, char *err,
+                   size_t errlen);
+
+/* The pieces, for the tests. Each returns 0 or -EINVAL. */
+/* "10", "2.5s", "500ms", "2m", "100us" -> seconds. */
+int pcb_parse_duration(const char *s, double *out);
+/* "64", "4K", "1M", "1G" (powers of 1024) -> bytes. */
+int pcb_parse_size(const char *s, uint64_t *out);
+/* "1000", "60k", "1.5M" (powers of 1000) -> a count or rate. */
+int pcb_parse_number(const char *s, double *out);
+/* "1", "0-3", "0,2,4-5" -> CPU numbers in order. */
+int pcb_parse_cpus(const char *s, int *cpus, unsigned max, unsigned *n);
+/* "host:port", "[v6]:port" or ":port"/"port" (127.0.0.1). */
+int pcb_parse_addr(const char *s, char *host, size_t hostlen, char *port,
+                   size_t portlen);
+
+const char *pcb_mode_name(enum pcb_mode m);
+const char *pcb_target_name(enum pcb_target t);
+
+#endif

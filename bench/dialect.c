@@ -1,0 +1,303 @@
+/* How chat mode speaks to each server:
+ *  percore  "/join ROOM" then "OK join ROOM"; a line is "NICK: TEXT"
+ *           (docs/protocols/chat.md)
+ *  redis    SUBSCRIBE ROOM / PUBLISH ROOM TEXT in RESP2; a line arrives as
+ *           the push ["message", ROOM, TEXT]
+ *  nats     SUB ROOM 1 (a PING/PONG round trip confirms it) and
+ *           PUB ROOM N; a line arrives as "MSG ROOM 1 N" and N bytes */
+#include <stdio.h>
+#include <string.h>
+
+#include "chat.h"
+
+static const char *room_of(const struct chat_conn *c)
+{
+    return c->m->st->room_names[c->m->room];
+}
+
+static bool starts(const char *s, size_t n, const char *prefix)
+{
+    size_t p = strlen(prefix);
+    return n >= p && memcmp(s, prefix, p) == 0;
+}
+
+/* Lines ending in "\n" (a "\r" before it dropped), one at a time. */
+static size_t each_line(struct chat_conn *c, const char *buf, size_t len,
+                        void (*line)(struct chat_conn *, const char *, size_t))
+{
+    size_t used = 0;
+    while (used < len && c->state != CHAT_DEAD) {
+        const char *nl = memchr(buf + used, '\n', len - used);
+        if (!nl)
+            break;
+        const char *s = buf + used;
+        size_t n = (size_t)(nl - s);
+        used += n + 1;
+        if (n && s[n - 1] == '\r')
+            n--;
+        line(c, s, n);
+    }
+    return used;
+}
+
+/* ---- percore ---- */
+
+static void percore_handshake(struct chat_conn *c, const char *room)
+{
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "/join %s\n", room);
+    pcb_chat_send(c, buf, (size_t)n);
+}
+
+static void percore_line(struct chat_conn *c, const char *s, size_t n)
+{
+    struct pcb_thread *t = c->m->st->t;
+    if (c->state == CHAT_HANDSHAKE) {
+        const char *room = room_of(c);
+        size_t rl = strlen(room);
+        if (n == 8 + rl && starts(s, n, "OK join ") &&
+            memcmp(s + 8, room, rl) == 0)
+            pcb_chat_joined(c);
+        else if (starts(s, n, "ERR"))
+            pcb_chat_fail(c, PCB_ERR_PROTOCOL);
+        return; /* the greeting and notices */
+    }
+    if (starts(s, n, "*** ") || starts(s, n, "OK "))
+        return;
+    const char *colon = n ? memmem(s, n, ": ", 2) : NULL;
+    if (!colon || starts(s, n, "ERR")) {
+        pcb_error(t, PCB_ERR_PROTOCOL);
+        return;
+    }
+    pcb_chat_deliver(c, colon + 2, n - (size_t)(colon + 2 - s));
+}
+
+static size_t percore_parse(struct chat_conn *c, const char *buf, size_t len)
+{
+    return each_line(c, buf, len, percore_line);
+}
+
+static void percore_publish(struct chat_conn *c, const char *room,
+                            const char *text, size_t len)
+{
+    char buf[4200];
+    memcpy(buf, text, len);
+    buf[len] = '\n';
+    pcb_chat_send(c, buf, len + 1);
+}
+
+/* ---- redis ---- */
+
+struct resp_item {
+    char type; /* + - : $ (bulk) or 0 for a null bulk */
+    const char *s;
+    size_t len;
+    long long n;
+};
+
+/* One RESP item at *pos. 1 = complete, 0 = needs more bytes, -1 = bad. */
+static int resp_item(const char *buf, size_t len, size_t *pos,
+                     struct resp_item *it)
+{
+    const char *s = buf + *pos;
+    const char *end = memmem(s, len - *pos, "\r\n", 2);
+    if (!end)
+        return 0;
+    size_t n = (size_t)(end - s);
+    if (n < 1)
+        return -1;
+    it->type = s[0];
+    it->s = s + 1;
+    it->len = n - 1;
+    it->n = 0;
+    size_t next = *pos + n + 2;
+    if (s[0] == ':' || s[0] == '$' || s[0] == '*') {
+        bool neg = n > 1 && s[1] == '-';
+        for (size_t i = 1 + neg; i < n; i++) {
+            if (s[i] < '0' || s[i] > '9' || it->n > (1LL << 40))
+                return -1;
+            it->n = it->n * 10 + (s[i] - '0');
+        }
+        if (neg)
+            it->n = -it->n;
+    } else if (s[0] != '+' && s[0] != '-') {
+        return -1;
+    }
+    if (s[0] == '$') {
+        if (it->n < 0) {
+            it->type = 0;
+        } else {
+            if (len - next < (size_t)it->n + 2)
+                return 0;
+            it->s = buf + next;
+            it->len = (size_t)it->n;
+            next += (size_t)it->n + 2;
+        }
+    }
+    *pos = next;
+    return 1;
+}
+
+static bool bulk_is(const struct resp_item *it, const char *s)
+{
+    return it->type == '$' && it->len == strlen(s) &&
+           memcmp(it->s, s, it->len) == 0;
+}
+
+static void redis_reply(struct chat_conn *c, struct resp_item *items,
+                        long long count)
+{
+    struct pcb_thread *t = c->m->st->t;
+    if (items[0].type == '-') {
+        pcb_chat_fail(c, PCB_ERR_PROTOCOL);
+        return;
+    }
+    if (c->publisher) { /* +PONG to the handshake, :N to each PUBLISH */
+        if (items[0].type == '+' && c->state == CHAT_HANDSHAKE)
+            pcb_chat_joined(c);
+        else if (items[0].type != ':')
+            pcb_error(t, PCB_ERR_PROTOCOL);
+        return;
+    }
+    if (count == 3 && bulk_is(&items[1], "message"))
+        pcb_chat_deliver(c, items[3].s, items[3].len);
+    else if (count == 3 && bulk_is(&items[1], "subscribe"))
+        pcb_chat_joined(c);
+    else
+        pcb_error(t, PCB_ERR_PROTOCOL);
+}
+
+static size_t redis_parse(struct chat_conn *c, const char *buf, size_t len)
+{
+    size_t used = 0;
+    while (used < len && c->state != CHAT_DEAD) {
+        struct resp_item items[4]; /* the array header and 3 elements */
+        size_t pos = used;
+        int r = resp_item(buf, len, &pos, &items[0]);
+        long long count = 0;
+        if (r == 1 && items[0].type == '*') {
+            count = items[0].n;
+            if (count < 0 || count > 3) {
+                r = -1;
+            } else {
+                for (long long i = 1; i <= count && r == 1; i++)
+                    r = resp_item(buf, len, &pos, &items[i]);
+            }
+        }
+        if (r == 0)
+            break;
+        if (r < 0) {
+            pcb_chat_fail(c, PCB_ERR_PROTOCOL);
+            break;
+        }
+        used = pos;
+        redis_reply(c, items, count);
+    }
+    return used;
+}
+
+static void redis_handshake(struct chat_conn *c, const char *room)
+{
+    char buf[128];
+    int n = c->publisher ? snprintf(buf, sizeof buf, "*1\r\n$4\r\nPING\r\n")
+                         : snprintf(buf, sizeof buf,
+                                    "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n",
+                                    strlen(room), room);
+    pcb_chat_send(c, buf, (size_t)n);
+}
+
+static void redis_publish(struct chat_conn *c, const char *room,
+                          const char *text, size_t len)
+{
+    char buf[4200];
+    int n = snprintf(buf, sizeof buf,
+                     "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\n%s\r\n$%zu\r\n",
+                     strlen(room), room, len);
+    memcpy(buf + n, text, len);
+    memcpy(buf + (size_t)n + len, "\r\n", 2);
+    pcb_chat_send(c, buf, (size_t)n + len + 2);
+}
+
+/* ---- nats ---- */
+
+static void nats_handshake(struct chat_conn *c, const char *room)
+{
+    char buf[256];
+    int n = snprintf(buf, sizeof buf,
+                     "CONNECT {\"verbose\":false,\"pedantic\":false,"
+                     "\"echo\":true,\"name\":\"percore-bench\"}\r\n"
+                     "SUB %s 1\r\nPING\r\n",
+                     room);
+    pcb_chat_send(c, buf, (size_t)n);
+}
+
+/* The payload size: the last field of "MSG subject sid [reply] size". */
+static bool nats_msg_size(const char *s, size_t n, size_t *size)
+{
+    size_t i = n, v = 0, mul = 1;
+    while (i > 4 && s[i - 1] >= '0' && s[i - 1] <= '9' && n - i < 10) {
+        v += (size_t)(s[i - 1] - '0') * mul;
+        mul *= 10;
+        i--;
+    }
+    if (i == n || s[i - 1] != ' ')
+        return false;
+    *size = v;
+    return true;
+}
+
+static size_t nats_parse(struct chat_conn *c, const char *buf, size_t len)
+{
+    struct pcb_thread *t = c->m->st->t;
+    size_t used = 0;
+    while (used < len && c->state != CHAT_DEAD) {
+        const char *s = buf + used;
+        const char *end = memmem(s, len - used, "\r\n", 2);
+        if (!end)
+            break;
+        size_t n = (size_t)(end - s), size;
+        if (starts(s, n, "MSG ")) {
+            if (!nats_msg_size(s, n, &size)) {
+                pcb_chat_fail(c, PCB_ERR_PROTOCOL);
+                break;
+            }
+            if (len - used - n - 2 < size + 2)
+                break; /* the payload is still on its way */
+            pcb_chat_deliver(c, s + n + 2, size);
+            used += n + 2 + size + 2;
+            continue;
+        }
+        used += n + 2;
+        if (starts(s, n, "PING"))
+            pcb_chat_send(c, "PONG\r\n", 6);
+        else if (starts(s, n, "PONG"))
+            pcb_chat_joined(c);
+        else if (starts(s, n, "-ERR"))
+            pcb_chat_fail(c, PCB_ERR_PROTOCOL);
+        else if (!starts(s, n, "INFO") && !starts(s, n, "+OK"))
+            pcb_error(t, PCB_ERR_PROTOCOL);
+    }
+    return used;
+}
+
+static void nats_publish(struct chat_conn *c, const char *room,
+                         const char *text, size_t len)
+{
+    char buf[4200];
+    int n = snprintf(buf, sizeof buf, "PUB %s %zu\r\n", room, len);
+    memcpy(buf + n, text, len);
+    memcpy(buf + (size_t)n + len, "\r\n", 2);
+    pcb_chat_send(c, buf, (size_t)n + len + 2);
+}
+
+static const struct chat_dialect dialects[] = {
+    [PCB_TARGET_PERCORE] = {"percore", percore_handshake, percore_parse,
+                            percore_publish},
+    [PCB_TARGET_REDIS] = {"redis", redis_handshake, redis_parse, redis_publish},
+    [PCB_TARGET_NATS] = {"nats", nats_handshake, nats_parse, nats_publish},
+};
+
+const struct chat_dialect *pcb_chat_dialect(enum pcb_target target)
+{
+    return &dialects[target];
+}

@@ -1,0 +1,347 @@
+"""percore-bench against real servers: every mode briefly, its --json report
+well formed and free of errors, and its checks catching servers that get
+things wrong. Run by ctest (bench/CMakeLists.txt) with PERCORED and
+PERCORE_BENCH set."""
+
+import json
+import os
+import pty
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+
+from percored import BINARY as PERCORED, SLOW, Percored, free_port  # noqa: E402
+
+BUILD = os.path.dirname(PERCORED)
+BENCH = os.environ.get("PERCORE_BENCH",
+                       os.path.join(BUILD, "bench", "percore-bench"))
+BASELINES = {
+    "epoll": [os.environ.get("BENCH_EPOLL_ECHO",
+                             os.path.join(BUILD, "bench", "bench-epoll-echo"))],
+    "threads": [os.environ.get("BENCH_THREADED_ECHO",
+                               os.path.join(BUILD, "bench",
+                                            "bench-threaded-echo"))],
+    "py-threads": [sys.executable,
+                   os.path.join(ROOT, "bench", "baselines",
+                                "py_threaded_echo.py")],
+    "py-selectors": [sys.executable,
+                     os.path.join(ROOT, "bench", "baselines",
+                                  "py_selectors_echo.py")],
+    "py-asyncio": [sys.executable,
+                   os.path.join(ROOT, "bench", "baselines",
+                                "py_asyncio_echo.py")],
+}
+CHAT = ("--set", "chat.flood_rate=0", "--set", "chat.default_room=")
+
+
+def bench(*args, timeout=60, stderr=subprocess.PIPE):
+    """Runs percore-bench with --json; returns (exit status, report)."""
+    p = subprocess.run([BENCH] + [str(a) for a in args] + ["--json"],
+                       stdout=subprocess.PIPE, stderr=stderr, text=True,
+                       timeout=timeout * SLOW)
+    if p.stderr and re.search(r"Sanitizer|runtime error:", p.stderr):
+        raise AssertionError("percore-bench: " + p.stderr)
+    try:
+        report = json.loads(p.stdout)
+    except ValueError:
+        raise AssertionError(f"no JSON report (exit {p.returncode}):\n"
+                             f"{p.stdout}\n{p.stderr}")
+    return p.returncode, report
+
+
+def wait_port(port, proc, timeout=20):
+    deadline = time.time() + timeout * SLOW
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError("server exited at start")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("server did not start listening")
+
+
+class FakeServer:
+    """A deliberately wrong server on a thread: handle(conn) per client."""
+
+    def __init__(self, handle):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.handle = handle
+        self.conns = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self.handle, args=(conn,),
+                             daemon=True).start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+class BenchTest(unittest.TestCase):
+
+    def check_report(self, status, r, mode):
+        """What every good run must say."""
+        self.assertEqual(r["tool"], "percore-bench")
+        self.assertEqual(r["mode"], mode)
+        self.assertEqual(r["errors"]["total"], 0, r["errors"])
+        self.assertEqual(status, 0)
+        self.assertFalse(r["interrupted"])
+        for key in ("config", "setup_s", "elapsed_s", "connections",
+                    "messages", "messages_per_s", "bytes", "latency_us",
+                    "client"):
+            self.assertIn(key, r)
+        lat = r["latency_us"]
+        if mode != "idle":
+            self.assertGreater(r["messages"], 0)
+            self.assertEqual(lat["count"], r["messages"])
+            self.assertTrue(0 <= lat["min"] <= lat["p50"] <= lat["p90"] <=
+                            lat["p99"] <= lat["p99_9"] <= lat["max"], lat)
+
+    # ---- echo -----------------------------------------------------------
+
+    def test_echo_closed_loop_on_two_threads_reports_server_cpu(self):
+        with Percored(workers=2) as srv:
+            status, r = bench("echo", "-a", f":{srv.ports['echo']}", "-c", 20,
+                              "-p", 4, "-t", 2, "-d", 1, "-w", 0.2,
+                              "--server-pid", srv.proc.pid)
+        self.check_report(status, r, "echo")
+        self.assertEqual(r["connections"]["opened"], 20)
+        self.assertEqual(r["bytes"], r["messages"] * 64)
+        self.assertGreater(r["server"]["cpu_s"], 0)
+        self.assertGreater(r["server"]["cpu_us_per_message"], 0)
+        self.assertGreater(r["server"]["rss_kib_end"], 0)
+
+    def test_echo_open_loop_keeps_the_offered_rate(self):
+        with Percored(workers=2) as srv:
+            status, r = bench("echo", "-a", f":{srv.ports['echo']}", "-c", 10,
+                              "-r", 1000, "-d", 2)
+        self.check_report(status, r, "echo")
+        self.assertEqual(r["config"]["rate"], 1000)
+        # Open loop sends on schedule whatever the server does.
+        self.assertGreater(r["messages_per_s"], 800)
+        self.assertLess(r["messages_per_s"], 1200)
+
+    def test_echo_message_count_sends_exactly_that_many(self):
+        with Percored(workers=2) as srv:
+            status, r = bench("echo", "-a", f":{srv.ports['echo']}", "-c", 7,
+                              "-n", 3001, "-s", 5000, "-p", 3)
+        self.check_report(status, r, "echo")
+        self.assertEqual(r["messages"], 3001)
+        self.assertEqual(r["bytes"], 3001 * 5000)
+
+    def test_every_baseline_server_echoes_correctly(self):
+        for name, argv in BASELINES.items():
+            with self.subTest(server=name):
+                port = free_port()
+                p = subprocess.Popen(argv + [str(port)],
+                                     stdout=subprocess.DEVNULL)
+                try:
+                    wait_port(port, p)
+                    status, r = bench("echo", "-a", f":{port}", "-c", 5,
+                                      "-s", 3000, "-p", 2, "-d", 0.5)
+                    self.check_report(status, r, "echo")
+                finally:
+                    p.terminate()
+                    p.wait(10)
+
+    # ---- churn and idle -------------------------------------------------
+
+    def test_churn_opens_a_connection_per_exchange(self):
+        with Percored(workers=2) as srv:
+            status, r = bench("churn", "-a", f":{srv.ports['echo']}", "-c", 4,
+                              "-d", 1)
+        self.check_report(status, r, "churn")
+        self.assertGreaterEqual(r["connections"]["opened"], r["messages"])
+
+    def test_idle_holds_every_connection_and_writes_the_ready_file(self):
+        ready = tempfile.mktemp(prefix="pcb-test-ready-")
+        with Percored(workers=2) as srv:
+            status, r = bench("idle", "-a", f":{srv.ports['echo']}", "-c", 300,
+                              "-s", 16, "-d", 0.5, "--ready-file", ready,
+                              "--server-pid", srv.proc.pid)
+        self.check_report(status, r, "idle")
+        self.assertEqual(r["connections"]["open_at_end"], 300)
+        with open(ready) as f:
+            self.assertEqual(f.read(), "300\n")
+        os.unlink(ready)
+        self.assertIn("rss_bytes_per_connection", r["server"])
+
+    # ---- chat -----------------------------------------------------------
+
+    def test_chat_against_percore_delivers_every_line_in_order(self):
+        with Percored(*CHAT, listeners=(("chat", "chat"),), workers=2) as srv:
+            status, r = bench("chat", "-a", f":{srv.ports['chat']}",
+                              "--members", 40, "--senders", 2, "-p", 2,
+                              "--rooms", 2, "-t", 2, "-d", 1,
+                              "--server-pid", srv.proc.pid)
+        self.check_report(status, r, "chat")
+        chat = r["chat"]
+        self.assertGreater(chat["sent"], 0)
+        self.assertEqual(chat["received"], chat["expected"])
+        self.assertEqual(chat["expected"], chat["sent"] * 40)
+
+    def test_chat_open_loop_against_percore(self):
+        with Percored(*CHAT, listeners=(("chat", "chat"),), workers=2) as srv:
+            status, r = bench("chat", "-a", f":{srv.ports['chat']}",
+                              "--members", 20, "--senders", 2, "-r", 200,
+                              "-d", 1)
+        self.check_report(status, r, "chat")
+        self.assertGreater(r["chat"]["sent"], 150)
+
+    def _external(self, binary, argv_of, target):
+        if not shutil.which(binary):
+            self.skipTest(f"{binary} is not installed (bench/run installs it)")
+        port = free_port()
+        p = subprocess.Popen(argv_of(port), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        try:
+            wait_port(port, p)
+            status, r = bench("chat", "--target", target, "-a", f":{port}",
+                              "--members", 30, "--senders", 2, "-p", 2,
+                              "-d", 1)
+        finally:
+            p.terminate()
+            p.wait(10)
+        self.check_report(status, r, "chat")
+        self.assertEqual(r["chat"]["received"], r["chat"]["expected"])
+
+    def test_chat_speaks_redis_pubsub(self):
+        self._external("redis-server", lambda port: [
+            "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+            "--save", "", "--appendonly", "no"], "redis")
+
+    def test_chat_speaks_nats(self):
+        self._external("nats-server", lambda port: [
+            "nats-server", "-a", "127.0.0.1", "-p", str(port)], "nats")
+
+    # ---- what it must catch ---------------------------------------------
+
+    def test_a_wrong_byte_in_an_echo_is_counted(self):
+        def corrupt(conn):
+            n = 0
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                data = bytearray(data)
+                for i in range(len(data)):
+                    if (n + i) % 1000 == 999:
+                        data[i] ^= 1
+                n += len(data)
+                conn.sendall(bytes(data))
+        with FakeServer(corrupt) as fake:
+            status, r = bench("echo", "-a", f":{fake.port}", "-c", 2,
+                              "-s", 600, "-d", 0.5, "--drain", 1)
+        self.assertGreater(r["errors"]["mismatch"], 0)
+        self.assertEqual(status, 1)
+
+    def test_a_server_that_hangs_up_is_counted(self):
+        def hang_up(conn):
+            conn.recv(10)
+            conn.close()
+        with FakeServer(hang_up) as fake:
+            status, r = bench("echo", "-a", f":{fake.port}", "-c", 3,
+                              "-d", 0.5)
+        self.assertEqual(r["errors"]["closed"], 3)
+        self.assertEqual(status, 1)
+
+    def test_a_refused_connection_is_counted(self):
+        status, r = bench("idle", "-a", f":{free_port()}", "-c", 5, "-d", 0.2)
+        self.assertEqual(r["errors"]["connect"], 5)
+        self.assertEqual(status, 1)
+
+    def test_chat_lines_out_of_order_are_counted(self):
+        """A 'chat server' that swaps every two lines it relays."""
+        members = []
+        lock = threading.Lock()
+
+        def chat(conn):
+            f = conn.makefile("rb")
+            held = None
+            for line in f:
+                if line.startswith(b"/join "):
+                    room = line[6:].strip()
+                    conn.sendall(b"*** hello\nOK join " + room + b"\n")
+                    with lock:
+                        members.append(conn)
+                    continue
+                out = b"someone: " + line
+                if held is None:
+                    held = out
+                    continue
+                with lock:
+                    for m in members:
+                        m.sendall(out + held)
+                held = None
+        with FakeServer(chat) as fake:
+            status, r = bench("chat", "-a", f":{fake.port}", "--members", 3,
+                              "--senders", 1, "-p", 2, "-d", 0.5,
+                              "--drain", 1)
+        self.assertGreater(r["errors"]["order"], 0)
+        self.assertEqual(status, 1)
+
+    # ---- the command line -----------------------------------------------
+
+    def test_usage_errors_exit_2_with_a_reason(self):
+        p = subprocess.run([BENCH, "echo", "--rate", "10", "-p", "2"],
+                           capture_output=True, text=True, timeout=10)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("exclude each other", p.stderr)
+        p = subprocess.run([BENCH, "--help"], capture_output=True, text=True,
+                           timeout=10)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("--target percore|redis|nats", p.stdout)
+
+    def test_progress_line_only_on_a_terminal(self):
+        with Percored(workers=2) as srv:
+            args = ["echo", "-a", f":{srv.ports['echo']}", "-c", 2, "-d", 1.2]
+            p = subprocess.run([BENCH] + [str(a) for a in args],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.stderr, "")
+            self.assertIn("messages", p.stdout)
+            master, slave = pty.openpty()
+            proc = subprocess.Popen([BENCH] + [str(a) for a in args],
+                                    stdout=subprocess.PIPE, stderr=slave)
+            os.close(slave)
+            seen = b""
+            while True:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            proc.communicate(timeout=30)
+            os.close(master)
+        self.assertIn(b"msg/s", seen)
+        self.assertIn(b"\r", seen)
+
+
+if __name__ == "__main__":
+    unittest.main()
