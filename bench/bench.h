@@ -144,6 +144,16 @@ static inline const unsigned char *pcb_pattern_at(uint64_t offset)
     return pcb_pattern + offset % PCB_PATTERN;
 }
 
+/* With --messages: how many of them connection (or churn slot) `index`
+ * sends; without: no limit. */
+static inline uint64_t pcb_quota(const struct pcb_config *cfg, unsigned index)
+{
+    if (!cfg->messages)
+        return UINT64_MAX;
+    return cfg->messages / cfg->connections +
+           (index < cfg->messages % cfg->connections);
+}
+
 /* ---- the modes ---- */
 extern const struct pcb_mode_ops pcb_echo_ops; /* echo and idle */
 extern const struct pcb_mode_ops pcb_churn_ops;

@@ -64,6 +64,22 @@ void pcb_chat_fail(struct chat_conn *c, enum pcb_error e)
     launch(c->m->st);
 }
 
+/* Makes room for `need` bytes in a growable buffer; -1 when out of memory. */
+static int reserve(char **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 4096;
+    while (n < need)
+        n *= 2;
+    char *p = realloc(*buf, n);
+    if (!p)
+        return -1;
+    *buf = p;
+    *cap = n;
+    return 0;
+}
+
 static void watch(struct chat_conn *c, int events)
 {
     if (c->events == events)
@@ -99,22 +115,15 @@ void pcb_chat_send(struct chat_conn *c, const char *data, size_t len)
 {
     if (c->state == CHAT_DEAD)
         return;
-    if (c->out_len + len > c->out_cap) {
-        if (c->out_off) { /* compact before growing */
-            memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
-            c->out_len -= c->out_off;
-            c->out_off = 0;
-        }
-        size_t cap = c->out_cap ? c->out_cap : 4096;
-        while (cap < c->out_len + len)
-            cap *= 2;
-        char *p = realloc(c->out, cap);
-        if (!p) {
-            pcb_chat_fail(c, PCB_ERR_CLOSED);
-            return;
-        }
-        c->out = p;
-        c->out_cap = cap;
+    if (c->out_off && c->out_len + len > c->out_cap) {
+        /* compact before growing */
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+    }
+    if (reserve(&c->out, &c->out_cap, c->out_len + len) < 0) {
+        pcb_chat_fail(c, PCB_ERR_CLOSED);
+        return;
     }
     memcpy(c->out + c->out_len, data, len);
     c->out_len += len;
@@ -222,17 +231,9 @@ static void conn_read(struct chat_conn *c)
     char *buf = t->scratch;
     size_t len = (size_t)n;
     if (c->in_len) {
-        if (c->in_len + len > c->in_cap) {
-            size_t cap = c->in_cap;
-            while (cap < c->in_len + len)
-                cap *= 2;
-            char *p = realloc(c->in, cap);
-            if (!p) {
-                pcb_chat_fail(c, PCB_ERR_CLOSED);
-                return;
-            }
-            c->in = p;
-            c->in_cap = cap;
+        if (reserve(&c->in, &c->in_cap, c->in_len + len) < 0) {
+            pcb_chat_fail(c, PCB_ERR_CLOSED);
+            return;
         }
         memcpy(c->in + c->in_len, buf, len);
         c->in_len += len;
@@ -250,17 +251,9 @@ static void conn_read(struct chat_conn *c)
     if (buf == c->in) {
         memmove(c->in, c->in + used, left);
     } else if (left) {
-        if (c->in_cap < left) {
-            size_t cap = 4096;
-            while (cap < left)
-                cap *= 2;
-            free(c->in);
-            if (!(c->in = malloc(cap))) {
-                c->in_cap = 0;
-                pcb_chat_fail(c, PCB_ERR_CLOSED);
-                return;
-            }
-            c->in_cap = cap;
+        if (reserve(&c->in, &c->in_cap, left) < 0) {
+            pcb_chat_fail(c, PCB_ERR_CLOSED);
+            return;
         }
         memcpy(c->in, buf + used, left);
     }

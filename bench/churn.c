@@ -132,10 +132,7 @@ static int churn_setup(struct pcb_thread *t)
         sl->st = st;
         sl->index = t->first + i;
         sl->s.io.fd = -1;
-        sl->quota = UINT64_MAX;
-        if (cfg->messages)
-            sl->quota = cfg->messages / cfg->connections +
-                        (sl->index < cfg->messages % cfg->connections);
+        sl->quota = pcb_quota(cfg, sl->index);
         ev_init(&sl->backoff, backoff_cb);
         sl->backoff.data = sl;
     }

@@ -259,10 +259,7 @@ static int echo_setup(struct pcb_thread *t)
         c->st = st;
         c->index = t->first + i;
         c->s.io.fd = -1;
-        c->quota = UINT64_MAX;
-        if (cfg->messages)
-            c->quota = cfg->messages / cfg->connections +
-                       (c->index < cfg->messages % cfg->connections);
+        c->quota = pcb_quota(cfg, c->index);
         if (cfg->mode == PCB_ECHO && !open_loop(cfg) &&
             !(c->stamps = calloc(cfg->pipeline, sizeof *c->stamps)))
             return -1;

@@ -387,16 +387,48 @@ static const struct pc_section *section_value(const struct pc_section *s,
     return s && option_find(s->options, name, idx) ? s : NULL;
 }
 
+/* The framework's keys of the listener a section belongs to. */
+static const struct pc_listener_config *section_owner(const struct pc_section *s)
+{
+    return (const struct pc_listener_config *)(const void *)((const char *)s -
+        offsetof(struct pc_listener_config, section));
+}
+
+static bool framework_int(const struct pc_section *s, const char *name,
+                          int64_t *v)
+{
+    const struct pc_listener_config *l = section_owner(s);
+    const struct { const char *name; int64_t value; } keys[] = {
+        {"max_input", l->max_input}, {"max_output", l->max_output},
+        {"high_watermark", l->high_watermark},
+        {"low_watermark", l->low_watermark},
+        {"max_connections", l->max_connections}, {"backlog", l->backlog},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        if (strcmp(keys[i].name, name) == 0) {
+            *v = keys[i].value;
+            return true;
+        }
+    return false;
+}
+
 int64_t pc_section_int(const struct pc_section *s, const char *name)
 {
     unsigned i;
-    return section_value(s, name, &i) ? s->values[i].i : 0;
+    int64_t v;
+    if (section_value(s, name, &i))
+        return s->values[i].i;
+    return s && framework_int(s, name, &v) ? v : 0;
 }
 
 double pc_section_seconds(const struct pc_section *s, const char *name)
 {
     unsigned i;
-    return section_value(s, name, &i) ? s->values[i].d : 0;
+    if (section_value(s, name, &i))
+        return s->values[i].d;
+    return s && strcmp(name, "idle_timeout") == 0
+               ? section_owner(s)->idle_timeout
+               : 0;
 }
 
 bool pc_section_bool(const struct pc_section *s, const char *name)
@@ -693,6 +725,12 @@ static int interpret(struct pc_config *cfg, struct raw_list *raw, char *err,
                                   err, errlen)) < 0)
                 return r;
             e->used = true;
+        }
+        char why[256] = "";
+        if (l->proto->check && l->proto->check(s, why, sizeof why) != 0) {
+            errf(err, errlen, "%s: [listener %s]: %s", l->where, l->name,
+                 *why ? why : "rejected by its protocol module");
+            return -EINVAL;
         }
     }
     return 0;

@@ -327,8 +327,12 @@ static void broadcast_mail(struct pc_server *srv, enum pc_mail_kind kind,
 {
     for (unsigned i = 0; i < srv->nworkers; i++) {
         struct pc_mail *m = calloc(1, sizeof *m);
-        if (!m)
-            continue; /* a worker that misses a drain is stopped by join */
+        if (!m) {
+            /* A worker that missed a drain or reload would run on alone
+             * and the drain would never end: no half-applied state. */
+            pc_log(PC_LOG_ERR, "out of memory signalling the workers");
+            abort();
+        }
         m->kind = kind;
         m->cfg = cfg;
         pc_worker_send(&srv->workers[i], m);

@@ -25,12 +25,12 @@ struct pc_systemd {
     struct pc_server *srv;
     uint64_t watchdog_usec; /* WatchdogSec= of the unit; 0: none */
     struct pc_watchdog wd;
-    uint64_t *loops;        /* scratch for one check */
+    uint64_t *loops; /* scratch for one check */
     ev_timer watchdog_timer;
     ev_timer status_timer;
-    bool notify_socket;     /* NOTIFY_SOCKET is set: systemd listens */
-    bool timers;            /* started on the main loop */
-    char status[256];       /* last STATUS= sent */
+    bool notify_socket; /* NOTIFY_SOCKET is set: systemd listens */
+    bool timers;        /* started on the main loop */
+    char status[256];   /* last STATUS= sent */
 #ifdef PC_FAULT_HOOKS
     ev_signal fault_signal;
     unsigned fault_worker;
@@ -66,8 +66,10 @@ int pc_activation_collect(struct pc_activation *a, char *err, size_t errlen)
     int n = sd_listen_fds_with_names(1, &names);
     if (n <= 0) {
         if (n < 0)
-            snprintf(err, errlen, "cannot read the sockets systemd passed "
-                     "(LISTEN_FDS): %s", strerror(-n));
+            snprintf(err, errlen,
+                     "cannot read the sockets systemd passed "
+                     "(LISTEN_FDS): %s",
+                     strerror(-n));
         return n;
     }
     int r = n;
@@ -75,19 +77,25 @@ int pc_activation_collect(struct pc_activation *a, char *err, size_t errlen)
         int fd = SD_LISTEN_FDS_START + i;
         const char *name = names && names[i] ? names[i] : "unknown";
         if (r > 0 && (unsigned)i == PC_MAX_LISTENERS) {
-            snprintf(err, errlen, "systemd passed %d sockets; percored "
-                     "takes at most %d", n, PC_MAX_LISTENERS);
+            snprintf(err, errlen,
+                     "systemd passed %d sockets; percored "
+                     "takes at most %d",
+                     n, PC_MAX_LISTENERS);
             r = -E2BIG;
         }
         if (r > 0 && sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
-            snprintf(err, errlen, "the socket systemd passed as '%s' is "
+            snprintf(err, errlen,
+                     "the socket systemd passed as '%s' is "
                      "not a listening stream socket (use ListenStream= "
-                     "with Accept=no)", name);
+                     "with Accept=no)",
+                     name);
             r = -EINVAL;
         }
         if (r > 0 && strlen(name) >= PC_NAME_MAX) {
-            snprintf(err, errlen, "the socket systemd passed as '%s' has "
-                     "a name longer than a listener name can be", name);
+            snprintf(err, errlen,
+                     "the socket systemd passed as '%s' has "
+                     "a name longer than a listener name can be",
+                     name);
             r = -ENAMETOOLONG;
         }
         /* Listening sockets from systemd are blocking unless the unit
@@ -96,8 +104,8 @@ int pc_activation_collect(struct pc_activation *a, char *err, size_t errlen)
         int fl = fcntl(fd, F_GETFL);
         if (r > 0 && (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
             r = -errno;
-            snprintf(err, errlen, "the socket systemd passed as '%s': %s",
-                     name, strerror(-r));
+            snprintf(err, errlen, "the socket systemd passed as '%s': %s", name,
+                     strerror(-r));
         }
         if (r > 0) {
             struct pc_inherited *h = &a->fds[a->n++];
@@ -150,19 +158,21 @@ int pc_systemd_adopt(struct pc_activation *a, struct pc_listener_config *lc,
     socklen_t len = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
         len = 0;
-    pc_sockaddr_format((struct sockaddr *)&ss, len, l->bound,
-                       sizeof l->bound);
+    pc_sockaddr_format((struct sockaddr *)&ss, len, l->bound, sizeof l->bound);
     struct pc_sockaddr want;
     char err[PC_ERR_MAX];
     if (pc_listen_parse(lc->listen, &want, err, sizeof err) == 0 &&
         !same_address(&ss, len, &want))
-        pc_log(PC_LOG_NOTICE, "listener %s: serving on %s, the socket "
-               "systemd passed, not on %s as the config says", lc->name,
-               l->bound, lc->listen);
+        pc_log(PC_LOG_NOTICE,
+               "listener %s: serving on %s, the socket "
+               "systemd passed, not on %s as the config says",
+               lc->name, l->bound, lc->listen);
     if (lc->distribution == PC_DIST_REUSEPORT)
-        pc_log(PC_LOG_INFO, "listener %s: one socket from systemd, so the "
+        pc_log(PC_LOG_INFO,
+               "listener %s: one socket from systemd, so the "
                "acceptor thread hands its connections to the workers "
-               "(reuseport needs a socket per worker)", lc->name);
+               "(reuseport needs a socket per worker)",
+               lc->name);
     lc->distribution = PC_DIST_ACCEPTOR;
     return 1;
 }
@@ -176,13 +186,17 @@ int pc_activation_finish(struct pc_activation *a, char *err, size_t errlen)
             continue;
         if (strcmp(h->name, "unknown") == 0 ||
             strstr(h->name, ".socket") != NULL)
-            snprintf(err, errlen, "systemd passed a socket named '%s': set "
+            snprintf(err, errlen,
+                     "systemd passed a socket named '%s': set "
                      "FileDescriptorName= in its socket unit to the name "
-                     "of the listener it is for", h->name);
+                     "of the listener it is for",
+                     h->name);
         else
-            snprintf(err, errlen, "systemd passed a socket named '%s' "
+            snprintf(err, errlen,
+                     "systemd passed a socket named '%s' "
                      "(FileDescriptorName=), but the config has no "
-                     "[listener %s]", h->name, h->name);
+                     "[listener %s]",
+                     h->name, h->name);
         r = -ENOENT;
     }
     close_untaken(a);
@@ -239,20 +253,27 @@ size_t pc_systemd_status(struct pc_server *srv, char *buf, size_t size)
     unsigned long long accepted = 0;
     for (unsigned i = 0; i < srv->nworkers; i++)
         accepted += PC_STAT_GET(&srv->workers[i], accepted);
-    int n = snprintf(buf, size, "%u workers, %llu connections open, %llu "
-                     "accepted", srv->nworkers,
+    int n = snprintf(buf, size,
+                     "%u workers, %llu connections open, %llu "
+                     "accepted",
+                     srv->nworkers,
                      (unsigned long long)atomic_load_explicit(
                          &srv->connections, memory_order_relaxed),
                      accepted);
     return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
 }
 
+/* Main thread. A manager that went away is reported once, not every
+ * STATUS= refresh. */
 static void notify(const char *state)
 {
+    static bool warned;
     int r = sd_notify(0, state);
-    if (r < 0)
+    if (r < 0 && !warned) {
+        warned = true;
         pc_log(PC_LOG_WARN, "cannot notify systemd (NOTIFY_SOCKET): %s",
                strerror(-r));
+    }
 }
 
 static void send_status(struct pc_systemd *sd, const char *prefix)
@@ -296,7 +317,8 @@ static void watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
         }
     } else if (stuck != was) {
         double secs = (double)(now - sd->wd.moved_usec[stuck]) / 1e6;
-        pc_log(PC_LOG_ERR, "watchdog: worker %d has not run its event loop "
+        pc_log(PC_LOG_ERR,
+               "watchdog: worker %d has not run its event loop "
                "for %.1fs: no longer telling systemd that percored is "
                "alive, so it restarts percored after WatchdogSec=%gs",
                stuck, secs, (double)sd->watchdog_usec / 1e6);
@@ -317,8 +339,10 @@ static void fault_cb(struct ev_loop *loop, ev_signal *s, int revents)
     (void)loop;
     (void)revents;
     struct pc_systemd *sd = s->data;
-    pc_log(PC_LOG_WARN, "debug: SIGUSR2: making worker %u hang "
-           "(PERCORED_DEBUG_HANG_WORKER)", sd->fault_worker);
+    pc_log(PC_LOG_WARN,
+           "debug: SIGUSR2: making worker %u hang "
+           "(PERCORED_DEBUG_HANG_WORKER)",
+           sd->fault_worker);
     pc_worker_fault_hang(&sd->srv->workers[sd->fault_worker]);
 }
 
@@ -333,8 +357,10 @@ static void fault_arm(struct pc_systemd *sd)
         return;
     unsigned long n = strtoul(v, &end, 10);
     if (!*v || *end || n >= sd->srv->nworkers) {
-        pc_log(PC_LOG_WARN, "debug: PERCORED_DEBUG_HANG_WORKER=%s: not a "
-               "worker number below %u; ignored", v, sd->srv->nworkers);
+        pc_log(PC_LOG_WARN,
+               "debug: PERCORED_DEBUG_HANG_WORKER=%s: not a "
+               "worker number below %u; ignored",
+               v, sd->srv->nworkers);
         return;
     }
     sd->fault_worker = (unsigned)n;
@@ -361,8 +387,10 @@ void pc_systemd_ready(struct pc_server *srv)
     uint64_t usec = 0;
     int r = sd_watchdog_enabled(0, &usec);
     if (r < 0)
-        pc_log(PC_LOG_WARN, "ignoring the systemd watchdog settings "
-               "(WATCHDOG_USEC): %s", strerror(-r));
+        pc_log(PC_LOG_WARN,
+               "ignoring the systemd watchdog settings "
+               "(WATCHDOG_USEC): %s",
+               strerror(-r));
     else if (r > 0)
         sd->watchdog_usec = usec;
     srv->systemd = sd;
@@ -386,7 +414,8 @@ void pc_systemd_ready(struct pc_server *srv)
             ev_timer_init(&sd->watchdog_timer, watchdog_cb, 0., period);
             sd->watchdog_timer.data = sd;
             ev_timer_start(srv->loop, &sd->watchdog_timer);
-            pc_log(PC_LOG_INFO, "systemd watchdog: every %gs, checking "
+            pc_log(PC_LOG_INFO,
+                   "systemd watchdog: every %gs, checking "
                    "that every worker runs its loop",
                    (double)sd->watchdog_usec / 1e6);
         }
@@ -403,8 +432,10 @@ void pc_systemd_reloading(struct pc_server *srv)
     char msg[128];
     /* MONOTONIC_USEC lets a manager that knows Type=notify-reload tell
      * this reload from an earlier one; systemd 252 ignores it. */
-    snprintf(msg, sizeof msg, "RELOADING=1\nSTATUS=reloading\n"
-             "MONOTONIC_USEC=%llu", (unsigned long long)monotonic_usec());
+    snprintf(msg, sizeof msg,
+             "RELOADING=1\nSTATUS=reloading\n"
+             "MONOTONIC_USEC=%llu",
+             (unsigned long long)monotonic_usec());
     notify(msg);
 }
 
@@ -417,9 +448,10 @@ void pc_systemd_reloaded(struct pc_server *srv)
 void pc_systemd_stopping(struct pc_server *srv)
 {
     char msg[256];
-    uint64_t extend = (uint64_t)(srv->cfg->drain_timeout * 1e6) +
-                      PC_STOP_MARGIN_USEC;
-    snprintf(msg, sizeof msg, "STOPPING=1\nSTATUS=stopping: draining %llu "
+    uint64_t extend =
+        (uint64_t)(srv->cfg->drain_timeout * 1e6) + PC_STOP_MARGIN_USEC;
+    snprintf(msg, sizeof msg,
+             "STOPPING=1\nSTATUS=stopping: draining %llu "
              "connections for up to %gs\nEXTEND_TIMEOUT_USEC=%llu",
              (unsigned long long)atomic_load_explicit(&srv->connections,
                                                       memory_order_relaxed),

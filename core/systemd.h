@@ -12,6 +12,7 @@
 
 #include "core/config.h"
 
+struct pc_listener;
 struct pc_server;
 
 /* ---- socket activation --------------------------------------------------
@@ -46,7 +47,6 @@ int pc_activation_take(struct pc_activation *a, const char *name);
  * per worker, so such a listener is served by the acceptor thread whatever
  * its distribution says; its address is systemd's (ListenStream=), and a
  * different one in the config is logged. */
-struct pc_listener;
 int pc_systemd_adopt(struct pc_activation *a, struct pc_listener_config *lc,
                      struct pc_listener *l);
 
@@ -65,9 +65,9 @@ int pc_activation_finish(struct pc_activation *a, char *err, size_t errlen);
 struct pc_watchdog {
     unsigned n;
     uint64_t stale_usec;
-    uint64_t *loops;       /* counter value last seen, per worker */
-    uint64_t *moved_usec;  /* when it last changed, per worker */
-    int stuck;             /* worker reported stuck, or -1 */
+    uint64_t *loops;      /* counter value last seen, per worker */
+    uint64_t *moved_usec; /* when it last changed, per worker */
+    int stuck;            /* worker reported stuck, or -1 */
 };
 
 /* n workers; every counter counts as just moved at now_usec. */

@@ -77,7 +77,11 @@ struct pc_option {
 /* Values of a module's options for one listener. Main thread fills it
  * before workers start; afterwards read-only, so any thread may read it. An
  * unknown name returns 0 / false / NULL (a bug in the module, not the
- * config: undeclared names are rejected when the config is read). */
+ * config: undeclared names are rejected when the config is read).
+ * The framework's own listener keys can be read the same way, for a module
+ * that must fit its limits to them: pc_section_int with "max_input",
+ * "max_output", "high_watermark", "low_watermark", "max_connections" or
+ * "backlog", and pc_section_seconds with "idle_timeout". */
 int64_t pc_section_int(const struct pc_section *s, const char *name);
 double pc_section_seconds(const struct pc_section *s, const char *name);
 bool pc_section_bool(const struct pc_section *s, const char *name);
@@ -148,6 +152,13 @@ struct pc_proto {
      * read in worker_init and a reload does not change them). */
     void (*reload)(struct pc_worker *w, void *wstate,
                    const struct pc_section *cfg);
+
+    /* Checks one listener's option values together (one key against
+     * another, against the framework's keys, or a value's form), when the
+     * config is read: at start, by `percored -t`, and before a reload is
+     * accepted. Returns 0, or non-zero with a one-line reason in err (the
+     * framework adds file and section). Main thread. May be NULL. */
+    int (*check)(const struct pc_section *cfg, char *err, size_t errlen);
 
     /* Written (best effort) to a connection refused because a connection
      * limit was reached, before it is closed. NULL: close silently. */

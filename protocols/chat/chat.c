@@ -71,6 +71,7 @@ struct chat_conn {
     bool flood_wait;   /* the bucket is empty: the flood timer runs */
     char nick[CHAT_NICK_MAX + 1];
     char room[CHAT_ROOM_MAX + 1];
+    char next_room[CHAT_ROOM_MAX + 1]; /* /join waiting for its leave */
     char *quit_reason;
     struct chat_rooms_query *rooms;
     struct chat_bucket bucket;
@@ -83,7 +84,9 @@ enum chat_op {
     OP_RELEASE,      /* to nick owner: conn gives nick up */
     OP_JOIN,         /* to room home: conn (nick) joins */
     OP_JOIN_ACK,     /* to conn's worker: list it locally from now on */
-    OP_LEAVE,        /* to room home: conn leaves; text: the notice */
+    OP_LEAVE,        /* to room home: conn leaves; text: the notice;
+                        flag: answer with OP_LEAVE_ACK */
+    OP_LEAVE_ACK,    /* to conn's worker: unlist it from now on */
     OP_SAY,          /* to room home: text is the line to number and send */
     OP_RENAME,       /* to room home: conn is now nick (was other) */
     OP_FANOUT,       /* to a member worker: write text to local members */
@@ -251,16 +254,26 @@ static void fanout(struct chat_worker *cw, struct chat_home_room *r,
 
 /* ---- rooms, from a member's worker ---------------------------------- */
 
+static void unlist(struct chat_conn *cc)
+{
+    if (cc->local)
+        chat_local_remove(&cc->cw->local, cc->local, &cc->link);
+    cc->local = NULL;
+    cc->in_room = false;
+}
+
+/* Leaving mirrors joining: a member that parts stays listed until the home
+ * answers (acknowledged), so it gets every line numbered before its leave,
+ * as every other member does. A closing connection goes at once and the
+ * home is only told. */
 static void leave_room(struct chat_conn *cc, const char *notice_fmt,
-                       const char *why)
+                       const char *why, bool acknowledged)
 {
     struct chat_worker *cw = cc->cw;
     if (!cc->in_room)
         return;
-    if (cc->local)
-        chat_local_remove(&cw->local, cc->local, &cc->link);
-    cc->local = NULL;
-    cc->in_room = false;
+    if (!acknowledged)
+        unlist(cc);
     char notice[CHAT_NICK_MAX + CHAT_ROOM_MAX + 256];
     int n = snprintf(notice, sizeof notice, notice_fmt, cc->nick,
                      why ? why : cc->room);
@@ -269,6 +282,7 @@ static void leave_room(struct chat_conn *cc, const char *notice_fmt,
     struct chat_msg *m = msg_new(cw, OP_LEAVE, notice, (size_t)n);
     if (m) {
         m->conn = cc->id;
+        m->flag = acknowledged;
         memcpy(m->room, cc->room, sizeof m->room);
     }
     msg_send(cw, chat_home_of(cc->room, cw->nworkers), m);
@@ -277,7 +291,6 @@ static void leave_room(struct chat_conn *cc, const char *notice_fmt,
 static void join_room(struct chat_conn *cc, const char *room, bool greeting)
 {
     struct chat_worker *cw = cc->cw;
-    leave_room(cc, "*** %s left %s\n", NULL);
     snprintf(cc->room, sizeof cc->room, "%s", room);
     cc->in_room = true;
     cc->join_gen++;
@@ -361,7 +374,13 @@ static void cmd_join(struct chat_conn *cc, const char *room, size_t n)
     char name[CHAT_ROOM_MAX + 1];
     memcpy(name, room, n);
     name[n] = '\0';
-    join_room(cc, name, false);
+    await_answer(cc); /* until OK join: nothing said lands elsewhere */
+    if (cc->in_room) { /* the join follows the old room's answer */
+        memcpy(cc->next_room, name, sizeof name);
+        leave_room(cc, "*** %s left %s\n", NULL, true);
+    } else {
+        join_room(cc, name, false);
+    }
 }
 
 static void cmd_part(struct chat_conn *cc)
@@ -370,8 +389,8 @@ static void cmd_part(struct chat_conn *cc)
         putf(cc, "ERR you are not in a room\n");
         return;
     }
-    leave_room(cc, "*** %s left %s\n", NULL);
-    putf(cc, "OK part %s\n", cc->room);
+    await_answer(cc);
+    leave_room(cc, "*** %s left %s\n", NULL, true);
 }
 
 static void cmd_msg(struct chat_conn *cc, const char *arg, size_t n)
@@ -389,7 +408,8 @@ static void cmd_msg(struct chat_conn *cc, const char *arg, size_t n)
         return;
     }
     if (!chat_nick_valid(arg, nick)) {
-        putf(cc, "ERR no such nick %.*s\n", (int)(nick > 64 ? 64 : nick), arg);
+        putf(cc, "ERR no such nick %.*s\n",
+             (int)chat_utf8_cut(arg, nick, 64), arg);
         return;
     }
     char to[CHAT_NICK_MAX + 1];
@@ -440,9 +460,13 @@ static void cmd_rooms(struct chat_conn *cc)
         rooms_finish(cc);
 }
 
-static int cmp_str(const void *a, const void *b)
+/* "name(count)" entries, by name: '(' would sort after '#' and '.'. */
+static int cmp_room_entry(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    const char *x = *(char *const *)a, *y = *(char *const *)b;
+    size_t nx = strcspn(x, "("), ny = strcspn(y, "(");
+    int r = strncmp(x, y, nx < ny ? nx : ny);
+    return r ? r : (nx > ny) - (nx < ny);
 }
 
 static void rooms_finish(struct chat_conn *cc)
@@ -461,7 +485,7 @@ static void rooms_finish(struct chat_conn *cc)
                                              : NULL;
              t; t = strtok_r(NULL, " ", &save))
             names[k++] = t;
-        qsort(names, k, sizeof *names, cmp_str);
+        qsort(names, k, sizeof *names, cmp_room_entry);
         putf(cc, "OK rooms %zu:", k);
         for (size_t i = 0; i < k; i++) {
             put(cc, " ", 1);
@@ -487,7 +511,7 @@ static void cmd_quit(struct chat_conn *cc, const char *reason, size_t n)
 {
     if (n) {
         free(cc->quit_reason);
-        cc->quit_reason = strndup(reason, n > 200 ? 200 : n);
+        cc->quit_reason = strndup(reason, chat_utf8_cut(reason, n, 200));
     }
     putf(cc, "OK bye\n");
     cc->quitting = true;
@@ -555,7 +579,7 @@ static void handle_line(struct chat_conn *cc, const char *s, size_t n)
         break;
     case CHAT_UNKNOWN:
         putf(cc, "ERR unknown command %.*s (/help lists them)\n",
-             (int)(l.word_len > 64 ? 64 : l.word_len), l.word);
+             (int)chat_utf8_cut(l.word, l.word_len, 64), l.word);
         break;
     }
 }
@@ -681,21 +705,47 @@ static void on_join_ack(struct chat_worker *cw, struct chat_msg *m)
 {
     struct chat_conn *cc = conn_find(cw, m->conn);
     if (!cc || !cc->in_room || cc->local || cc->join_gen != m->gen)
-        return; /* left (or rejoined) meanwhile */
+        return; /* closing: its leave is on the way */
     cc->local = chat_local_add(&cw->local, m->room, &cc->link);
-    if (!cc->local) {
+    if (!cc->local)
         putf(cc, "ERR out of memory\n");
-        return;
-    }
-    if (!m->flag)
+    else if (!m->flag)
         putf(cc, "OK join %s\n", m->room);
+    if (!m->flag) /* the greeting's join held nothing */
+        answer_arrived(cc);
 }
 
 static void on_leave(struct chat_worker *cw, struct chat_msg *m)
 {
     struct chat_home_room *r = chat_home_find(&cw->home, m->room);
-    if (r && chat_home_leave(&cw->home, &r, m->conn) && r)
+    bool was = r && chat_home_leave(&cw->home, &r, m->conn);
+    /* The answer goes before the notice, on the same link: the leaver's
+     * worker unlists it before any line numbered after its leave. */
+    if (m->flag) {
+        struct chat_msg *a = msg_new(cw, OP_LEAVE_ACK, NULL, 0);
+        if (a) {
+            a->conn = m->conn;
+            memcpy(a->room, m->room, sizeof a->room);
+        }
+        msg_send(cw, m->worker, a);
+    }
+    if (was && r)
         fanout(cw, r, m->text, m->len);
+}
+
+static void on_leave_ack(struct chat_worker *cw, struct chat_msg *m)
+{
+    struct chat_conn *cc = conn_find(cw, m->conn);
+    if (!cc || !cc->in_room || strcmp(cc->room, m->room) != 0)
+        return;
+    unlist(cc);
+    if (cc->next_room[0]) { /* a /join: the answer is its OK join */
+        join_room(cc, cc->next_room, false);
+        cc->next_room[0] = '\0';
+        return;
+    }
+    putf(cc, "OK part %s\n", cc->room);
+    answer_arrived(cc);
 }
 
 static void on_say(struct chat_worker *cw, struct chat_msg *m)
@@ -790,6 +840,7 @@ static void handle(struct chat_worker *cw, struct chat_msg *m)
     case OP_JOIN: on_join(cw, m); break;
     case OP_JOIN_ACK: on_join_ack(cw, m); break;
     case OP_LEAVE: on_leave(cw, m); break;
+    case OP_LEAVE_ACK: on_leave_ack(cw, m); break;
     case OP_SAY: on_say(cw, m); break;
     case OP_RENAME: on_rename(cw, m); break;
     case OP_FANOUT: deliver_local(cw, m->room, m->text, m->len); break;
@@ -921,7 +972,7 @@ static void chat_on_close(struct pc_conn *c, enum pc_close_reason why)
     if (!cc->id)
         return;
     pc_timer_stop(cw->w, &cc->flood_timer);
-    leave_room(cc, "*** %s quit (%s)\n", close_text(cc, why));
+    leave_room(cc, "*** %s quit (%s)\n", close_text(cc, why), false);
     release_nick(cw, cc->nick, cc->id);
     chat_map_del(&cw->conns, chat_hash_u64(cc->id), &cc->id, conn_eq);
     free(cc->quit_reason);
@@ -943,16 +994,31 @@ static void read_options(struct chat_options *o, const struct pc_section *s)
     snprintf(o->default_room, sizeof o->default_room, "%s", room ? room : "");
 }
 
-static int chat_worker_init(struct pc_worker *w, const struct pc_section *cfg,
-                            void **wstate)
+/* Values that each parse but do not fit together, refused with the config
+ * (at start, by -t, and before a reload is accepted). */
+static int chat_check(const struct pc_section *cfg, char *err, size_t errlen)
 {
     const char *room = pc_section_string(cfg, "default_room");
     if (room && *room && !chat_room_valid(room, strlen(room))) {
-        pc_log(PC_LOG_ERR, "listener %s: default_room '%s' is not a valid "
-               "room name (1-%d of A-Z a-z 0-9 _ - . #)",
-               pc_section_listener(cfg), room, CHAT_ROOM_MAX);
+        snprintf(err, errlen, "default_room '%s' is not a room name (1-%d "
+                 "of A-Z a-z 0-9 _ - . #)", room, CHAT_ROOM_MAX);
         return -1;
     }
+    /* A line up to max_line, with its "\r\n", must fit in what the
+     * framework holds unconsumed, or it would close the connection. */
+    int64_t line = pc_section_int(cfg, "max_line");
+    int64_t input = pc_section_int(cfg, "max_input");
+    if (line + 2 > input) {
+        snprintf(err, errlen, "max_line (%lld) must be at least 2 bytes "
+                 "below max_input (%lld)", (long long)line, (long long)input);
+        return -1;
+    }
+    return 0;
+}
+
+static int chat_worker_init(struct pc_worker *w, const struct pc_section *cfg,
+                            void **wstate)
+{
     struct chat_worker *cw = calloc(1, sizeof *cw);
     if (!cw)
         return -1;
@@ -979,25 +1045,12 @@ static void chat_worker_fini(struct pc_worker *w, void *wstate)
     free(cw);
 }
 
+/* chat_check has passed on the new values before the reload reached us. */
 static void chat_reload(struct pc_worker *w, void *wstate,
                         const struct pc_section *cfg)
 {
     (void)w;
-    struct chat_worker *cw = wstate;
-    const char *room = pc_section_string(cfg, "default_room");
-    if (room && *room && !chat_room_valid(room, strlen(room))) {
-        pc_log(PC_LOG_ERR, "reload: listener %s: default_room '%s' is not "
-               "a valid room name; keeping '%s'", pc_section_listener(cfg),
-               room, cw->opt.default_room);
-        room = NULL; /* keep the running one */
-    } else if (!room) {
-        room = "";
-    }
-    char keep[CHAT_ROOM_MAX + 1];
-    memcpy(keep, cw->opt.default_room, sizeof keep);
-    read_options(&cw->opt, cfg);
-    if (!room)
-        memcpy(cw->opt.default_room, keep, sizeof keep);
+    read_options(&((struct chat_worker *)wstate)->opt, cfg);
 }
 
 static const struct pc_option chat_options[] = {
@@ -1026,5 +1079,6 @@ const struct pc_proto pc_chat_proto = {
     .on_close = chat_on_close,
     .on_message = chat_on_message,
     .reload = chat_reload,
+    .check = chat_check,
     .refuse_text = "ERR server full, try again later\n",
 };

@@ -53,6 +53,17 @@ enum chat_text_check chat_text_check(const char *text, size_t n)
     return CHAT_TEXT_OK;
 }
 
+size_t chat_utf8_cut(const char *s, size_t n, size_t max)
+{
+    if (n <= max)
+        return n;
+    /* s[max] is the first byte left out: while it continues a character,
+     * that character is cut, so leave it out whole. */
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+        max--;
+    return max;
+}
+
 static bool in_set(char c, const char *extra)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||

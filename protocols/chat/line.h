@@ -20,6 +20,10 @@ enum chat_text_check {
  * code points above U+10FFFF) without control characters other than tab. */
 enum chat_text_check chat_text_check(const char *s, size_t n);
 
+/* The longest prefix of s[0..n) of at most max bytes that does not end
+ * inside a UTF-8 character: for cutting user text into a reply. */
+size_t chat_utf8_cut(const char *s, size_t n, size_t max);
+
 /* 1-32 of A-Z a-z 0-9 _ - [ ] { } ^ | `, not starting with a digit or -. */
 bool chat_nick_valid(const char *s, size_t n);
 /* "guest" and digits: the server's generated nicks, not for /nick. */

@@ -186,6 +186,46 @@ class RoomOrder(unittest.TestCase):
                 x.close()
 
 
+class Leaving(unittest.TestCase):
+    def test_a_leaver_gets_every_line_before_its_leave(self):
+        with chat_server() as srv:
+            a, b = on_workers(srv, [0, 1])
+            for k in range(12):  # rooms with homes on every worker
+                room = f"p{k}"
+                a.join(room)
+                b.join(room)
+                a.send(f"mine {k}\n/part\n")
+                m, skipped = a.expect(re.escape(f"OK part {room}"))
+                self.assertIn(f"{a.nick}: mine {k}", skipped)
+                b.expect(re.escape(f"*** {a.nick} left {room}"))
+
+    def test_join_and_part_back_to_back_are_all_answered(self):
+        with chat_server() as srv:
+            a = Client(srv)
+            a.send("/join r1\n/part\n/join r2\n/join r3\n/part\n")
+            answers = [a.expect(r"OK (join|part) .*")[0].group(0)
+                       for _ in range(5)]
+            self.assertEqual(answers, ["OK join r1", "OK part r1", "OK join r2",
+                                       "OK join r3", "OK part r3"])
+            a.close()
+
+    def test_rooms_sorted_by_name_and_cut_text_stays_utf8(self):
+        with chat_server("--set", "chat.default_room=") as srv:
+            a, b, c = Client(srv), Client(srv), Client(srv)
+            a.join("a#")
+            b.join("a")
+            c.command("/rooms", re.escape("OK rooms 2: a(1) a#(1)"))
+            c.join("a")
+            # a reason cut to 200 bytes must not end inside a character
+            b.send("/quit " + "x" * 199 + "\u00e9\n")
+            m, _ = c.expect(rf"\*\*\* {b.nick} quit \((x+)\)")
+            self.assertEqual(len(m.group(1)), 199)
+            a.send("/" + "\u00e9" * 40 + "\n")
+            a.expect(r"ERR unknown command /\u00e9+ \(/help lists them\)")
+            a.close()
+            c.close()
+
+
 class Nicks(unittest.TestCase):
     def test_racing_for_one_nick_exactly_one_wins(self):
         with chat_server() as srv:

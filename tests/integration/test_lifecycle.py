@@ -63,6 +63,11 @@ class ConfigTest(unittest.TestCase):
              ":2: line longer than 199 characters"),
             ("[listener c]\nlisten = 127.0.0.1:1\nprotocol = chat\n"
              "flood_rate = -1\n", ":4: [listener c] flood_rate"),
+            ("[listener c]\nlisten = 127.0.0.1:1\nprotocol = chat\n"
+             "max_input = 1K\n", "[listener c]: max_line (4096) must be at "
+             "least 2 bytes below max_input (1024)"),
+            ("[listener c]\nlisten = 127.0.0.1:1\nprotocol = chat\n"
+             "default_room = no way\n", "default_room 'no way' is not a room"),
         ]
         for text, message in cases:
             with self.subTest(message=message):

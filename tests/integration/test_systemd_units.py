@@ -78,6 +78,9 @@ class InstallTest(unittest.TestCase):
                   "lib/sysusers.d/percore.conf",
                   "share/man/man8/percored.8"]:
             self.assertTrue(os.path.exists(os.path.join(p, f)), f)
+        if os.path.exists(os.path.join(BUILD, "bench", "percore-bench")):
+            self.assertTrue(os.path.exists(os.path.join(
+                p, "bin", "percore-bench")), "percore-bench")
         libdir = [d for d in ("lib", "lib64", "lib/x86_64-linux-gnu")
                   if os.path.exists(os.path.join(p, d, "libpercore.a"))]
         self.assertTrue(libdir, "libpercore.a")

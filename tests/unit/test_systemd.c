@@ -99,7 +99,8 @@ static void test_activation_matches_sockets_to_listener_names(void **state)
     close(4);
 }
 
-static void test_activation_ignores_sockets_meant_for_another_process(void **state)
+static void
+test_activation_ignores_sockets_meant_for_another_process(void **state)
 {
     (void)state;
     place(tcp_socket(true), 3);
@@ -155,7 +156,8 @@ static void test_activation_refuses_a_socket_no_listener_takes(void **state)
     close(3);
 }
 
-static void test_activation_asks_for_a_name_when_the_socket_has_none(void **state)
+static void
+test_activation_asks_for_a_name_when_the_socket_has_none(void **state)
 {
     (void)state;
     place(tcp_socket(true), 3);
@@ -183,8 +185,7 @@ static void test_adopted_socket_is_served_by_the_acceptor(void **state)
                                     .distribution = PC_DIST_REUSEPORT};
     struct pc_listener *l = calloc(1, sizeof *l);
     assert_non_null(l);
-    struct pc_listener_config other = {.name = "chat",
-                                       .listen = "127.0.0.1:2"};
+    struct pc_listener_config other = {.name = "chat", .listen = "127.0.0.1:2"};
     assert_int_equal(pc_systemd_adopt(&a, &other, l), 0);
     assert_int_equal(l->nfds, 0);
     assert_int_equal(pc_systemd_adopt(&a, &lc, l), 1);
@@ -256,8 +257,7 @@ static struct fake *fake_new(void)
     f->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un un = {.sun_family = AF_UNIX};
     snprintf(un.sun_path, sizeof un.sun_path, "%s", f->path);
-    assert_int_equal(bind(f->notify_fd, (struct sockaddr *)&un, sizeof un),
-                     0);
+    assert_int_equal(bind(f->notify_fd, (struct sockaddr *)&un, sizeof un), 0);
     setenv("NOTIFY_SOCKET", f->path, 1);
     f->cfg.drain_timeout = 7;
     f->srv.cfg = &f->cfg;
@@ -313,9 +313,9 @@ static uint64_t now_usec(void)
 }
 
 struct tally {
-    unsigned pings;           /* WATCHDOG=1 */
+    unsigned pings; /* WATCHDOG=1 */
     unsigned pings_after_stuck;
-    bool stuck;               /* STATUS=worker N stuck seen */
+    bool stuck; /* STATUS=worker N stuck seen */
 };
 
 /* Runs the main loop and the unfrozen workers' loops for `ms`. */
@@ -435,8 +435,7 @@ int main(void)
         cmocka_unit_test(test_watchdog_names_the_worker_whose_loop_stopped),
         cmocka_unit_test(test_notify_says_ready_with_workers_and_connections),
         cmocka_unit_test(test_notify_brackets_a_reload_and_announces_stopping),
-        cmocka_unit_test(
-            test_watchdog_pings_only_while_every_worker_loop_runs),
+        cmocka_unit_test(test_watchdog_pings_only_while_every_worker_loop_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
