@@ -15,10 +15,15 @@ static void seg_link(struct pc_outq *q, struct pc_outseg *s)
     q->tail = s;
 }
 
+static struct pc_sbuf **seg_refs(struct pc_outseg *s)
+{
+    return (struct pc_sbuf **)(void *)s->data;
+}
+
 int pc_outq_copy(struct pc_outq *q, const void *data, size_t len)
 {
     struct pc_outseg *t = q->tail;
-    if (t && !t->shared && t->cap - t->len >= len) {
+    if (t && !t->refs && t->cap - t->len >= len) {
         memcpy(t->data + t->len, data, len);
         t->len += (uint32_t)len;
         q->bytes += len;
@@ -33,10 +38,11 @@ int pc_outq_copy(struct pc_outq *q, const void *data, size_t len)
     struct pc_outseg *s = malloc(sizeof *s + cap);
     if (!s)
         return -ENOMEM;
-    s->shared = NULL;
+    s->refs = 0;
     s->off = 0;
     s->len = (uint32_t)len;
     s->cap = (uint32_t)cap;
+    s->part = 0;
     memcpy(s->data, data, len);
     seg_link(q, s);
     q->bytes += len;
@@ -47,24 +53,90 @@ int pc_outq_share(struct pc_outq *q, struct pc_sbuf *b)
 {
     if (b->len == 0)
         return 0;
-    struct pc_outseg *s = malloc(sizeof *s);
-    if (!s)
-        return -ENOMEM;
+    struct pc_outseg *t = q->tail;
+    if (!t || !t->refs || t->len == t->refs) {
+        /* Blocks grow while a queue keeps filling them (a busy member),
+         * and stay small for one that drains each pass. */
+        uint32_t n = t && t->refs ? t->refs * 2 : PC_OUTQ_REFS_MIN;
+        if (n > PC_OUTQ_REFS_MAX)
+            n = PC_OUTQ_REFS_MAX;
+        t = malloc(sizeof *t + n * sizeof(struct pc_sbuf *));
+        if (!t)
+            return -ENOMEM;
+        t->refs = n;
+        t->off = t->len = t->cap = t->part = 0;
+        seg_link(q, t);
+    }
     pc_sbuf_ref(b);
-    s->shared = b;
-    s->off = 0;
-    s->len = b->len;
-    s->cap = 0;
-    seg_link(q, s);
+    seg_refs(t)[t->len++] = b;
     q->bytes += b->len;
     return 0;
 }
 
 static void seg_free(struct pc_outseg *s)
 {
-    if (s->shared)
-        pc_sbuf_unref(s->shared);
+    struct pc_sbuf **refs = seg_refs(s);
+    for (uint32_t i = s->off; s->refs && i < s->len; i++)
+        pc_sbuf_unref(refs[i]);
     free(s);
+}
+
+/* Up to max iovecs of what is queued, from the head on. */
+static int fill_iov(const struct pc_outq *q, struct iovec *iov, int max,
+                    size_t *want)
+{
+    int n = 0;
+    for (struct pc_outseg *s = q->head; s && n < max; s = s->next) {
+        if (!s->refs) {
+            iov[n].iov_base = s->data + s->off;
+            iov[n].iov_len = s->len - s->off;
+            *want += iov[n++].iov_len;
+            continue;
+        }
+        struct pc_sbuf **refs = seg_refs(s);
+        for (uint32_t i = s->off; i < s->len && n < max; i++) {
+            uint32_t skip = i == s->off ? s->part : 0;
+            iov[n].iov_base = refs[i]->data + skip;
+            iov[n].iov_len = refs[i]->len - skip;
+            *want += iov[n++].iov_len;
+        }
+    }
+    return n;
+}
+
+/* Drops the first `done` bytes from the queue after a write. */
+static void consume(struct pc_outq *q, size_t done)
+{
+    q->bytes -= done;
+    while (done) {
+        struct pc_outseg *s = q->head;
+        if (!s->refs) {
+            size_t avail = s->len - s->off;
+            if (done < avail) {
+                s->off += (uint32_t)done;
+                return;
+            }
+            done -= avail;
+        } else {
+            struct pc_sbuf **refs = seg_refs(s);
+            while (done && s->off < s->len) {
+                size_t avail = refs[s->off]->len - s->part;
+                if (done < avail) {
+                    s->part += (uint32_t)done;
+                    return;
+                }
+                done -= avail;
+                pc_sbuf_unref(refs[s->off++]);
+                s->part = 0;
+            }
+            if (s->off < s->len)
+                return;
+        }
+        q->head = s->next;
+        if (!q->head)
+            q->tail = NULL;
+        seg_free(s);
+    }
 }
 
 long pc_outq_flush(struct pc_outq *q, int fd)
@@ -72,15 +144,8 @@ long pc_outq_flush(struct pc_outq *q, int fd)
     long total = 0;
     while (q->head) {
         struct iovec iov[PC_OUTQ_IOV];
-        int n = 0;
         size_t want = 0;
-        for (struct pc_outseg *s = q->head; s && n < PC_OUTQ_IOV;
-             s = s->next, n++) {
-            const char *base = s->shared ? s->shared->data : s->data;
-            iov[n].iov_base = (void *)(base + s->off);
-            iov[n].iov_len = s->len - s->off;
-            want += iov[n].iov_len;
-        }
+        int n = fill_iov(q, iov, PC_OUTQ_IOV, &want);
         ssize_t w = writev(fd, iov, n);
         if (w < 0) {
             if (errno == EINTR)
@@ -90,21 +155,7 @@ long pc_outq_flush(struct pc_outq *q, int fd)
             return -errno;
         }
         total += w;
-        q->bytes -= (size_t)w;
-        size_t left = (size_t)w;
-        while (left) {
-            struct pc_outseg *s = q->head;
-            size_t avail = s->len - s->off;
-            if (left < avail) {
-                s->off += (uint32_t)left;
-                break;
-            }
-            left -= avail;
-            q->head = s->next;
-            if (!q->head)
-                q->tail = NULL;
-            seg_free(s);
-        }
+        consume(q, (size_t)w);
         if ((size_t)w < want)
             return total; /* the socket buffer is full */
     }

@@ -1,7 +1,8 @@
 /* A connection's output queue: a list of segments, each either bytes the
- * queue owns (small writes are copied and packed together) or a reference
- * to a shared buffer (pc_sbuf). Sent with writev, at most PC_OUTQ_IOV
- * segments per system call. Owner: the connection's worker. */
+ * queue owns (small writes are copied and packed together) or a block of
+ * references to shared buffers (pc_sbuf), one per queued message. Sent
+ * with writev, at most PC_OUTQ_IOV buffers per system call. Owner: the
+ * connection's worker. */
 #ifndef PC_WORKERS_OUTQ_H
 #define PC_WORKERS_OUTQ_H
 
@@ -10,16 +11,22 @@
 
 #include "percore/percore.h"
 
-#define PC_OUTQ_IOV 64        /* iovecs per writev; below IOV_MAX (1024) */
+#define PC_OUTQ_IOV 256       /* iovecs per writev; below IOV_MAX (1024) */
 #define PC_OUTQ_CHUNK 4096    /* owned chunk for small writes: a jemalloc small class */
+#define PC_OUTQ_REFS_MIN 8    /* first reference block of a queue */
+#define PC_OUTQ_REFS_MAX 512  /* references per block, at most (4 KiB) */
 
+/* A fan-out queues one reference per member per message, so references
+ * are kept in blocks, not one allocation each: no malloc per delivery,
+ * and writev's iovecs are built from consecutive memory. */
 struct pc_outseg {
     struct pc_outseg *next;
-    struct pc_sbuf *shared; /* NULL: the bytes are in data[] */
-    uint32_t off;           /* first byte not yet sent */
-    uint32_t len;           /* end of the bytes */
-    uint32_t cap;           /* size of data[] */
-    char data[];
+    uint32_t refs;  /* 0: owned bytes in data[]; else capacity in refs */
+    uint32_t off;   /* bytes: first not sent; refs: first reference left */
+    uint32_t len;   /* bytes: end of the bytes; refs: references stored */
+    uint32_t cap;   /* bytes: size of data[] */
+    uint32_t part;  /* refs: bytes of the first reference already sent */
+    _Alignas(void *) char data[];
 };
 
 struct pc_outq {

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -107,6 +108,67 @@ static void test_many_segments_exceed_one_writev(void **state)
     close(fds[1]);
 }
 
+/* Thousands of distinct shared buffers and copies, through a socket that
+ * takes a little at a time: every partial write lands inside a reference
+ * block, across blocks and across copies, and the stream stays whole. */
+static void test_partial_writes_through_reference_blocks(void **state)
+{
+    int fds[2];
+    socket_pair(fds);
+    int small = 4096;
+    setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    enum { N = 3000 };
+    static struct pc_sbuf *bufs[N];
+    static char expect[N * 40], got[N * 40];
+    size_t elen = 0, glen = 0;
+    struct pc_outq q = {0};
+    for (int i = 0; i < N; i++) {
+        char text[40];
+        int n = snprintf(text, sizeof text, "<%d:%.*s>", i, i % 17,
+                         "abcdefghijklmnopq");
+        if (i % 7 == 0) { /* a copy between references */
+            assert_int_equal(pc_outq_copy(&q, text, (size_t)n), 0);
+            bufs[i] = NULL;
+        } else {
+            bufs[i] = pc_sbuf_new((size_t)n);
+            memcpy(bufs[i]->data, text, (size_t)n);
+            assert_int_equal(pc_outq_share(&q, bufs[i]), 0);
+            assert_int_equal(bufs[i]->refs, 2);
+        }
+        memcpy(expect + elen, text, (size_t)n);
+        elen += (size_t)n;
+    }
+    assert_int_equal(q.bytes, elen);
+    while (q.bytes) {
+        assert_true(pc_outq_flush(&q, fds[0]) >= 0);
+        glen += drain(fds[1], got + glen, sizeof got - glen);
+    }
+    glen += drain(fds[1], got + glen, sizeof got - glen);
+    assert_int_equal(glen, elen);
+    assert_memory_equal(got, expect, elen);
+    assert_null(q.head);
+    for (int i = 0; i < N; i++)
+        if (bufs[i]) {
+            assert_int_equal(bufs[i]->refs, 1);
+            pc_sbuf_unref(bufs[i]);
+        }
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static void test_clear_drops_every_reference(void **state)
+{
+    struct pc_outq q = {0};
+    struct pc_sbuf *b = pc_sbuf_new(1);
+    b->data[0] = 'x';
+    for (int i = 0; i < 1000; i++)
+        pc_outq_share(&q, b);
+    assert_int_equal(b->refs, 1001);
+    pc_outq_clear(&q);
+    assert_int_equal(b->refs, 1);
+    pc_sbuf_unref(b);
+}
+
 static void test_flush_reports_a_broken_socket(void **state)
 {
     int fds[2];
@@ -127,6 +189,8 @@ int main(void)
         cmocka_unit_test(test_flush_sends_copies_and_shared_in_order),
         cmocka_unit_test(test_partial_write_keeps_the_rest),
         cmocka_unit_test(test_many_segments_exceed_one_writev),
+        cmocka_unit_test(test_partial_writes_through_reference_blocks),
+        cmocka_unit_test(test_clear_drops_every_reference),
         cmocka_unit_test(test_flush_reports_a_broken_socket),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
