@@ -160,7 +160,7 @@ class LimitsTest(unittest.TestCase):
             again.sendall(b"b")
             self.assertEqual(recv_exactly(again, 1), b"b")
 
-    def test_output_limit_closes_a_client_that_never_reads(self):
+    def test_back_pressure_bounds_a_client_that_never_reads(self):
         with Percored("--set", "echo.max_output=256K", "--set", "echo.high_watermark=128K",
                       "--set", "echo.low_watermark=32K", listeners=ECHO_METRICS) as srv:
             s = srv.connect()
