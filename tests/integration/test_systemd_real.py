@@ -14,6 +14,7 @@ import ctypes
 import fcntl
 import glob
 import json
+import random
 import os
 import re
 import shutil
@@ -25,7 +26,7 @@ import textwrap
 import time
 import unittest
 
-from percored import SLOW, free_port, recv_exactly
+from percored import SLOW, recv_exactly
 from test_systemd_units import build_package
 
 SYSTEMD = "/lib/systemd/systemd"
@@ -73,6 +74,24 @@ umount -l .
 exec env container=percore-test /lib/systemd/systemd --system \
     --unit=basic.target
 """
+
+
+def quiet_port():
+    """A free port outside the kernel's ephemeral range: the test holds it
+    for a minute, and busy neighbours' outgoing connections could take an
+    ephemeral one meanwhile."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low, high = map(int, f.read().split())
+    span = (10000, low) if low - 10000 >= 1000 else (high + 1, 65536)
+    for _ in range(200):
+        port = random.randrange(*span)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port in %d-%d" % span)
 
 
 def set_pdeathsig():
@@ -309,7 +328,7 @@ def echo(port, data=b"hello\n", timeout=20):
 
 CONFIG = """\
 [server]
-workers = 2
+workers = {workers}
 drain_timeout = {drain}
 log_level = info
 [listener echo]
@@ -331,8 +350,8 @@ class RealSystemdTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.deb = build_package()
-        cls.echo_port = free_port()
-        cls.metrics_port = free_port()
+        cls.echo_port = quiet_port()
+        cls.metrics_port = quiet_port()
         cls.m = Machine()
         try:
             cls.m.wait_running()
@@ -375,10 +394,10 @@ class RealSystemdTest(unittest.TestCase):
             m.destroy()
 
     @classmethod
-    def config(cls, limit, drain=5):
+    def config(cls, limit, drain=5, workers=2):
         cls.m.write("/etc/percore/percored.ini", CONFIG.format(
             drain=drain, echo=cls.echo_port, metrics=cls.metrics_port,
-            limit=limit))
+            limit=limit, workers=workers))
 
     def tearDown(self):
         # Whatever a test did, no sanitizer may have complained.
@@ -457,10 +476,12 @@ class RealSystemdTest(unittest.TestCase):
             for s in held:
                 s.sendall(b"x")
                 self.assertEqual(recv_exactly(s, 1), b"x")
-            self.config(limit=2)
+            # A lower limit applies live; more workers need a restart.
+            self.config(limit=2, workers=3)
             pid = self.m.show("percored", "MainPID")
             self.m.systemctl("reload", "percored.service")
-            self.m.wait_journal(r"reloaded /etc/percore/percored\.ini")
+            text = self.m.wait_journal(r"reloaded /etc/percore/percored\.ini")
+            self.assertIn("reload: 'workers' changed: needs a restart", text)
             self.assertEqual(self.m.show("percored", "MainPID"), pid,
                              "reloaded in place, not restarted")
             third = socket.create_connection(("127.0.0.1", self.echo_port),
@@ -492,6 +513,8 @@ class RealSystemdTest(unittest.TestCase):
             return found[0]
         self.assertEqual(priority_of(r"^listening on 127\.0\.0\.1"), 5)
         self.assertEqual(priority_of(r"^percored \S+ running"), 5)
+        self.assertEqual(priority_of(r"'workers' changed: needs a restart"),
+                         4)
         self.assertEqual(priority_of(r"^cannot listen on|^listener echo"),
                          3)
         # No timestamps of our own: the journal stamps lines itself.

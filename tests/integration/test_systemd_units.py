@@ -3,6 +3,7 @@ them (systemd-analyze verify), their sandbox (systemd-analyze security),
 and the Debian package CPack builds. No systemd needs to run for these;
 test_systemd_real.py boots one."""
 
+import atexit
 import configparser
 import functools
 import os
@@ -32,6 +33,7 @@ def sh(args, **kw):
 def install_tree():
     """`cmake --install` of the build into a fresh prefix; its path."""
     prefix = tempfile.mkdtemp(prefix="pc-install-")
+    atexit.register(shutil.rmtree, prefix, True)
     r = sh(["cmake", "--install", BUILD, "--prefix", prefix])
     if r.returncode != 0:
         raise AssertionError("cmake --install failed:\n" + r.stdout + r.stderr)
@@ -42,6 +44,7 @@ def install_tree():
 def build_package():
     """The .deb CPack makes of this build; its path."""
     out = tempfile.mkdtemp(prefix="pc-deb-")
+    atexit.register(shutil.rmtree, out, True)
     r = sh(["cpack", "--config", os.path.join(BUILD, "CPackConfig.cmake"),
             "-G", "DEB", "-B", out])
     if r.returncode != 0:
