@@ -322,8 +322,8 @@ bool pc_server_worker_ready(struct pc_server *srv, int error)
 
 /* ---- running, reloading, stopping ------------------------------------ */
 
-static void broadcast_mail(struct pc_server *srv, enum pc_mail_kind kind,
-                           const struct pc_config *cfg)
+void pc_server_broadcast_mail(struct pc_server *srv, enum pc_mail_kind kind,
+                              const struct pc_config *cfg)
 {
     for (unsigned i = 0; i < srv->nworkers; i++) {
         struct pc_mail *m = calloc(1, sizeof *m);
@@ -344,7 +344,7 @@ void pc_server_stop(struct pc_server *srv)
     if (srv->stopping) {
         /* A second SIGTERM/SIGINT: close what is left now. */
         pc_log(PC_LOG_NOTICE, "stopping again: closing open connections now");
-        broadcast_mail(srv, PC_MAIL_DRAIN, NULL);
+        pc_server_broadcast_mail(srv, PC_MAIL_DRAIN, NULL);
         return;
     }
     srv->stopping = true;
@@ -356,7 +356,7 @@ void pc_server_stop(struct pc_server *srv)
     pc_acceptor_stop(srv->acceptor);
     srv->acceptor = NULL;
     close_listeners(srv, false);
-    broadcast_mail(srv, PC_MAIL_DRAIN, NULL);
+    pc_server_broadcast_mail(srv, PC_MAIL_DRAIN, NULL);
 }
 
 /* What a reload cannot change, named so the operator knows to restart. */
@@ -445,7 +445,7 @@ static void reload_config(struct pc_server *srv)
     srv->old_cfgs[srv->nold++] = srv->cfg;
     srv->cfg = cfg;
     pc_log_set_level((enum pc_log_level)cfg->log_level);
-    broadcast_mail(srv, PC_MAIL_RELOAD, cfg);
+    pc_server_broadcast_mail(srv, PC_MAIL_RELOAD, cfg);
     pc_log(PC_LOG_NOTICE, "reloaded %s: limits, timeouts and log level "
            "applied", srv->config_file ? srv->config_file : "settings");
 }

@@ -64,6 +64,10 @@ int pc_server_start(struct pc_server *srv, struct pc_config *cfg);
  * Returns the process exit status. Frees the config (which start took over,
  * heap-allocated) and every config a reload replaced. */
 int pc_server_run(struct pc_server *srv);
+/* Sends one mail of `kind` (with cfg, for a reload) to every worker;
+ * aborts on out of memory rather than leave a worker behind. Any thread. */
+void pc_server_broadcast_mail(struct pc_server *srv, enum pc_mail_kind kind,
+                              const struct pc_config *cfg);
 /* Begins a graceful stop: no more accepts, then drain. Main thread. */
 void pc_server_stop(struct pc_server *srv);
 /* Re-reads the config and applies what can change live. Main thread. */

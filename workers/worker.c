@@ -131,17 +131,7 @@ void pc_worker_check_drained(struct pc_worker *w)
     if (atomic_fetch_add(&srv->workers_drained, 1) + 1 != w->count)
         return;
     ev_async_send(srv->loop, &srv->drained);
-    for (unsigned i = 0; i < w->count; i++) {
-        struct pc_mail *m = calloc(1, sizeof *m);
-        if (!m) {
-            /* Without mail that worker would wait for ever; pthread_join
-             * in main would hang. Out of memory at exit: leave now. */
-            pc_log(PC_LOG_ERR, "out of memory stopping workers");
-            abort();
-        }
-        m->kind = PC_MAIL_STOP;
-        pc_worker_send(&srv->workers[i], m);
-    }
+    pc_server_broadcast_mail(srv, PC_MAIL_STOP, NULL);
 }
 
 static void handle_mail(struct pc_worker *w, struct pc_mail *m)
