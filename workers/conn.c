@@ -49,9 +49,25 @@ static void mark_pending(struct pc_conn *c)
     if (c->flags & PC_CONN_PENDING)
         return;
     struct pc_worker *w = c->svc->w;
+    if (w->npending == w->pending_cap) {
+        /* Both arrays grow together: the pass swaps them. */
+        size_t cap = w->pending_cap ? w->pending_cap * 2 : 64;
+        struct pc_conn **a = realloc(w->pending, cap * sizeof *a);
+        struct pc_conn **b = a ? realloc(w->pending_spare, cap * sizeof *b)
+                               : NULL;
+        if (a)
+            w->pending = a;
+        if (!b) {
+            /* Losing track of a connection would leave its output unsent
+             * or it never freed; a few pointers more cannot be had. */
+            pc_log(PC_LOG_ERR, "worker %u: out of memory", w->id);
+            abort();
+        }
+        w->pending_spare = b;
+        w->pending_cap = cap;
+    }
     c->flags |= PC_CONN_PENDING;
-    c->pending_next = w->pending;
-    w->pending = c;
+    w->pending[w->npending++] = c;
 }
 
 static void idle_unlink(struct pc_conn *c)
@@ -164,36 +180,41 @@ static void finish(struct pc_conn *c)
 
 /* ---- input ----------------------------------------------------------- */
 
+static uint32_t in_len(const struct pc_conn *c)
+{
+    return c->in ? c->in->len : 0;
+}
+
 static int keep_input(struct pc_conn *c, const char *data, size_t len)
 {
-    size_t need = (size_t)c->in_len + len;
-    if (need > UINT32_MAX)
+    size_t have = in_len(c), need = have + len;
+    if (need > UINT32_MAX - sizeof *c->in)
         return -ENOMEM;
-    if (need > c->in_cap) {
-        size_t cap = c->in_cap ? c->in_cap : 512;
+    if (!c->in || need > c->in->cap) {
+        size_t cap = c->in ? c->in->cap : 512 - sizeof *c->in;
         while (cap < need)
-            cap *= 2;
-        char *in = realloc(c->in, cap);
+            cap = cap * 2 + sizeof *c->in; /* allocations of 2^k bytes */
+        struct pc_inbuf *in = realloc(c->in, sizeof *in + cap);
         if (!in)
             return -ENOMEM;
+        in->len = (uint32_t)have;
+        in->cap = (uint32_t)cap;
         c->in = in;
-        c->in_cap = (uint32_t)cap;
     }
-    memcpy(c->in + c->in_len, data, len);
-    c->in_len = (uint32_t)need;
+    memcpy(c->in->data + have, data, len);
+    c->in->len = (uint32_t)need;
     return 0;
 }
 
 static void drop_input(struct pc_conn *c, size_t used)
 {
-    if (used >= c->in_len) {
+    if (used >= in_len(c)) {
         free(c->in);
         c->in = NULL;
-        c->in_len = c->in_cap = 0;
         return;
     }
-    memmove(c->in, c->in + used, c->in_len - used);
-    c->in_len -= (uint32_t)used;
+    memmove(c->in->data, c->in->data + used, c->in->len - used);
+    c->in->len -= (uint32_t)used;
 }
 
 static bool input_stopped(const struct pc_conn *c)
@@ -203,22 +224,25 @@ static bool input_stopped(const struct pc_conn *c)
 
 static void offer_held(struct pc_conn *c)
 {
-    size_t used = c->svc->proto->on_data(c, c->in, c->in_len);
-    drop_input(c, used > c->in_len ? c->in_len : used);
+    size_t have = in_len(c);
+    if (!have)
+        return;
+    size_t used = c->svc->proto->on_data(c, c->in->data, have);
+    drop_input(c, used > have ? have : used);
 }
 
 static void check_input_limit(struct pc_conn *c)
 {
-    if (c->in_len > (uint64_t)c->svc->cfg->max_input) {
+    if (in_len(c) > (uint64_t)c->svc->cfg->max_input) {
         pc_log(PC_LOG_DEBUG, "connection %llu: %u bytes of unconsumed input "
-               "exceed max_input", (unsigned long long)c->id, c->in_len);
+               "exceed max_input", (unsigned long long)c->id, in_len(c));
         kill_conn(c, PC_CLOSE_INPUT_LIMIT);
     }
 }
 
 static void deliver(struct pc_conn *c, const char *data, size_t len)
 {
-    if (c->in_len == 0) {
+    if (in_len(c) == 0) {
         size_t used = c->svc->proto->on_data(c, data, len);
         if (used > len)
             used = len;
@@ -370,15 +394,18 @@ void pc_conn_run_pending(struct pc_worker *w)
 {
     /* Handling one connection can make others pending (on_drain writes,
      * on_close notices): take the list, run it, repeat until empty. */
-    while (w->pending) {
-        struct pc_conn *c = w->pending;
-        w->pending = NULL;
-        while (c) {
-            struct pc_conn *next = c->pending_next;
+    while (w->npending) {
+        struct pc_conn **list = w->pending;
+        size_t n = w->npending;
+        w->pending = w->pending_spare;
+        w->pending_spare = list;
+        w->npending = 0;
+        for (size_t i = 0; i < n; i++) {
+            struct pc_conn *c = list[i];
             c->flags &= (uint16_t)~PC_CONN_PENDING;
             if (!(c->flags & PC_CONN_DEAD) && (c->flags & PC_CONN_REOFFER)) {
                 c->flags &= (uint16_t)~PC_CONN_REOFFER;
-                if (c->in_len && !input_stopped(c)) {
+                if (in_len(c) && !input_stopped(c)) {
                     offer_held(c);
                     check_input_limit(c);
                 }
@@ -389,7 +416,6 @@ void pc_conn_run_pending(struct pc_worker *w)
             } else if (!(c->flags & PC_CONN_PENDING)) {
                 conn_flush(c);
             }
-            c = next;
         }
     }
 }

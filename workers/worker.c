@@ -409,6 +409,8 @@ void pc_worker_destroy(struct pc_worker *w)
         if (w->svcs[i].fd >= 0)
             close(w->svcs[i].fd); /* the thread never ran */
     free(w->scratch);
+    free(w->pending);
+    free(w->pending_spare);
     free(w->svcs);
     ev_loop_destroy(w->loop);
 }

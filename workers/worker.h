@@ -67,20 +67,27 @@ enum pc_conn_flag {
     PC_CONN_REOFFER = 1 << 5,   /* offer held input again */
 };
 
+/* Input a module left unconsumed; allocated only while there is some. */
+struct pc_inbuf {
+    uint32_t len, cap;
+    char data[];
+};
+
+/* Every idle connection pays for this struct, so it is kept at 128 bytes
+ * (a jemalloc size class; 16 more would round up to 160). */
 struct pc_conn {
     ev_io io;
     struct pc_service *svc;
     struct pc_conn *prev, *next; /* activity list of svc */
-    struct pc_conn *pending_next;
     ev_tstamp last_active;
     uint64_t id;
     struct pc_outq out;
-    char *in;           /* unconsumed input, NULL when there is none */
-    uint32_t in_len, in_cap;
+    struct pc_inbuf *in; /* NULL when there is none */
     uint16_t flags;
     uint8_t reason;     /* why it is closing */
     _Alignas(max_align_t) unsigned char state[];
 };
+_Static_assert(sizeof(struct pc_conn) <= 128, "see struct pc_conn");
 
 struct pc_worker {
     unsigned id, count;
@@ -96,7 +103,10 @@ struct pc_worker {
     ev_timer drain_timer;
     char *scratch;
     size_t scratch_size;
-    struct pc_conn *pending;    /* to flush / re-offer before blocking */
+    /* Connections to flush / re-offer before blocking: an array, not a
+     * link in every connection, to keep struct pc_conn small. */
+    struct pc_conn **pending, **pending_spare;
+    size_t npending, pending_cap;
     struct pc_conn *graveyard;  /* closed, freed before blocking */
     struct pc_service *svcs;
     unsigned nsvcs;
