@@ -191,6 +191,8 @@ static const struct key_spec listener_keys[] = {
      "256K"},
     {"low_watermark", K_SIZE, L(low_watermark), 0, 0, 1LL << 34, NULL,
      "64K"},
+    {"sndbuf", K_SIZE, L(sndbuf), 0, 0, 1LL << 30, NULL, "0"},
+    {"rcvbuf", K_SIZE, L(rcvbuf), 0, 0, 1LL << 30, NULL, "0"},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -403,6 +405,7 @@ static bool framework_int(const struct pc_section *s, const char *name,
         {"high_watermark", l->high_watermark},
         {"low_watermark", l->low_watermark},
         {"max_connections", l->max_connections}, {"backlog", l->backlog},
+        {"sndbuf", l->sndbuf}, {"rcvbuf", l->rcvbuf},
     };
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
         if (strcmp(keys[i].name, name) == 0) {

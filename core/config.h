@@ -44,6 +44,8 @@ struct pc_listener_config {
     int64_t max_output;         /* queued output per connection */
     int64_t high_watermark;     /* pause reading above */
     int64_t low_watermark;      /* resume (and on_drain) below */
+    int64_t sndbuf, rcvbuf;     /* SO_SNDBUF/SO_RCVBUF of accepted sockets;
+                                   0 = the kernel's autotuning */
     struct pc_section section;
     char where[PC_ADDR_MAX + 16]; /* "file:line" of the section, for errors */
 };

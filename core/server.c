@@ -68,7 +68,9 @@ void pc_server_release(struct pc_server *srv, unsigned li)
     X(messages_in, "counter", "Messages received from other workers")         \
     X(loops, "counter", "Event loop iterations")                              \
     X(out_queued, "gauge", "Output bytes queued, not yet sent")               \
-    X(out_queued_peak, "gauge", "Most output bytes ever queued at once")
+    X(out_queued_peak, "gauge", "Most output bytes ever queued at once")   \
+    X(shared_bytes, "gauge",                                                  \
+      "Bytes in shared (fan-out) buffers now: one copy per worker")
 
 void pc_server_stats(struct pc_server *srv, struct pc_stats *out)
 {

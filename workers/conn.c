@@ -462,6 +462,13 @@ void pc_conn_adopt(struct pc_service *s, int fd)
     int one = 1;
     /* Fails harmlessly (EOPNOTSUPP) on Unix sockets. */
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* Fixed kernel buffers bound the bytes a slow reader can hold in the
+     * kernel (they also switch autotuning off: leave 0 unless needed). */
+    int size;
+    if (s->cfg->sndbuf > 0 && (size = (int)s->cfg->sndbuf))
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    if (s->cfg->rcvbuf > 0 && (size = (int)s->cfg->rcvbuf))
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
     ev_io_init(&c->io, io_cb, fd, EV_READ);
     c->svc = s;
     c->id = ((uint64_t)w->id << 48) | ++w->next_conn_id;

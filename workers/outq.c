@@ -173,6 +173,17 @@ void pc_outq_clear(struct pc_outq *q)
     q->bytes = 0;
 }
 
+_Thread_local atomic_uint_fast64_t *pc_sbuf_gauge;
+
+static void gauge_add(int64_t n)
+{
+    atomic_uint_fast64_t *g = pc_sbuf_gauge;
+    if (g) /* one writer: a load and a store, no locked instruction */
+        atomic_store_explicit(
+            g, atomic_load_explicit(g, memory_order_relaxed) + (uint64_t)n,
+            memory_order_relaxed);
+}
+
 struct pc_sbuf *pc_sbuf_new(size_t len)
 {
     if (len > UINT32_MAX)
@@ -182,6 +193,7 @@ struct pc_sbuf *pc_sbuf_new(size_t len)
         return NULL;
     b->refs = 1;
     b->len = (uint32_t)len;
+    gauge_add((int64_t)len);
     return b;
 }
 
@@ -192,6 +204,8 @@ void pc_sbuf_ref(struct pc_sbuf *b)
 
 void pc_sbuf_unref(struct pc_sbuf *b)
 {
-    if (--b->refs == 0)
+    if (--b->refs == 0) {
+        gauge_add(-(int64_t)b->len);
         free(b);
+    }
 }

@@ -6,6 +6,7 @@
 #ifndef PC_WORKERS_OUTQ_H
 #define PC_WORKERS_OUTQ_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,11 @@ struct pc_outq {
     struct pc_outseg *head, *tail;
     size_t bytes; /* queued, not yet sent */
 };
+
+/* Where this thread counts the bytes of its live shared buffers: a
+ * worker points it at its own gauge; elsewhere (tests) it stays NULL.
+ * Shared buffers never leave their thread, so the count is exact. */
+extern _Thread_local atomic_uint_fast64_t *pc_sbuf_gauge;
 
 /* Copies len bytes to the end of the queue. 0 or -ENOMEM. */
 int pc_outq_copy(struct pc_outq *q, const void *data, size_t len);

@@ -364,6 +364,7 @@ static void *worker_main(void *arg)
     if (w->cpu >= 0 && pc_cpus_pin_self(w->cpu) < 0)
         pc_log(PC_LOG_WARN, "worker %u: cannot pin to CPU %d", w->id, w->cpu);
     use_own_arena(w);
+    pc_sbuf_gauge = &w->stats.shared_bytes;
     w->scratch_size = PC_SCRATCH_SIZE;
     w->scratch = malloc(w->scratch_size);
     w->spare_fd = pc_accept_spare_open();

@@ -32,6 +32,7 @@ struct pc_stats {
     atomic_uint_fast64_t loops;       /* loop iterations: liveness */
     atomic_uint_fast64_t out_queued;  /* output bytes queued on all conns */
     atomic_uint_fast64_t out_queued_peak;
+    atomic_uint_fast64_t shared_bytes; /* payloads of live pc_sbufs */
     atomic_uint_fast64_t closed[PC_CLOSE_REASONS];
 };
 

@@ -80,8 +80,9 @@ struct pc_option {
  * config: undeclared names are rejected when the config is read).
  * The framework's own listener keys can be read the same way, for a module
  * that must fit its limits to them: pc_section_int with "max_input",
- * "max_output", "high_watermark", "low_watermark", "max_connections" or
- * "backlog", and pc_section_seconds with "idle_timeout". */
+ * "max_output", "high_watermark", "low_watermark", "max_connections",
+ * "backlog", "sndbuf" or "rcvbuf", and pc_section_seconds with
+ * "idle_timeout". */
 int64_t pc_section_int(const struct pc_section *s, const char *name);
 double pc_section_seconds(const struct pc_section *s, const char *name);
 bool pc_section_bool(const struct pc_section *s, const char *name);

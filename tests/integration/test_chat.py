@@ -390,6 +390,60 @@ class SlowAndFast(unittest.TestCase):
                 c.close()
 
 
+class FanOutMemory(unittest.TestCase):
+    def test_a_line_held_by_slow_members_is_stored_once_per_worker(self):
+        members = 200 if SANITIZED else 1000  # x2 fds: under the 20,000 cap
+        lines, size = 50, 2000
+        # A small kernel buffer per member, so the lines wait in percored
+        # rather than in the kernel.
+        with chat_server("--set", "chat.sndbuf=4K") as srv:
+            slow = []
+            for _ in range(members):
+                c = Client(srv, rcvbuf=4096)  # and it never reads
+                c.join("big")
+                slow.append(c)
+            self.assertEqual({c.worker for c in slow}, set(range(WORKERS)))
+            talker = Client(srv)
+            talker.join("big")
+            def totals():
+                m = srv.metrics()
+                return (sum(v for k, v in m.items() if k[0] == "percore_out_queued"),
+                        sum(v for k, v in m.items() if k[0] == "percore_shared_bytes"))
+
+            def settle():
+                last = [None]
+
+                def settled():
+                    now = totals()
+                    done, last[0] = now == last[0], now
+                    return done
+                wait_for(settled, what="queues to settle")
+                return last[0]
+            # The members' join notices wait for them too: count from here.
+            queued0, shared0 = settle()
+            rss_before = srv.rss_kib()
+            text = "y" * size
+            for _ in range(lines):
+                talker.send(text + "\n")
+            for _ in range(lines):
+                talker.expect(rf"{talker.nick}: y+")
+            queued1, shared1 = settle()
+            queued, shared = queued1 - queued0, shared1 - shared0
+            line = size + len(talker.nick) + 3
+            # What waits for the members is many references to few copies:
+            # at most one copy of each line per worker holding members.
+            self.assertGreaterEqual(shared, lines * line)
+            self.assertLessEqual(shared, WORKERS * lines * line)
+            self.assertGreater(queued, members / 10 * shared,
+                               "queued output is not shared references")
+            if not SANITIZED:
+                # ~80 MB is queued for the members; memory grew by copies
+                # per worker and reference blocks, not by a copy per member
+                self.assertLess(srv.rss_kib() - rss_before, 24 * 1024)
+            for c in slow + [talker]:
+                c.close()
+
+
 class Flood(unittest.TestCase):
     def test_a_fast_sender_is_delayed_never_dropped(self):
         with Percored("--set", "chat.flood_rate=10", "--set",
