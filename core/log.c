@@ -34,6 +34,11 @@ void pc_log_init(void)
                   (unsigned long long)st.st_ino == ino;
 }
 
+bool pc_log_journal(void)
+{
+    return log_journal;
+}
+
 void pc_log_set_level(enum pc_log_level level)
 {
     atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);

@@ -9,6 +9,9 @@
 /* Decides the output format from the environment. Main thread, before any
  * other thread starts. */
 void pc_log_init(void);
+/* Whether stderr is the journal's stream (JOURNAL_STREAM): then a line
+ * starting with "<N>" gets priority N. */
+bool pc_log_journal(void);
 /* Lines above `level` are dropped. Any thread (atomic). */
 void pc_log_set_level(enum pc_log_level level);
 enum pc_log_level pc_log_get_level(void);

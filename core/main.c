@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,19 @@ static int print_stats(const struct pc_config *cfg)
 }
 
 /* -t: everything pc_config_load checked, plus the listen addresses. */
+/* A start-up failure for the operator: under systemd (ExecStartPre=
+ * percored -t) it must reach the journal as an error, not as info. */
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%spercored: ", pc_log_journal() ? "<3>" : "");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
 static int check_config(const struct pc_config *cfg, const char *file)
 {
     char err[PC_ERR_MAX];
@@ -99,7 +113,7 @@ static int check_config(const struct pc_config *cfg, const char *file)
         struct pc_sockaddr a;
         if (pc_listen_parse(cfg->listeners[i].listen, &a, err, sizeof err) <
             0) {
-            fprintf(stderr, "percored: %s: [listener %s] listen: %s\n",
+            fail("%s: [listener %s] listen: %s\n",
                     cfg->listeners[i].where, cfg->listeners[i].name, err);
             return 1;
         }
@@ -181,7 +195,7 @@ int main(int argc, char **argv)
     struct pc_config *cfg = malloc(sizeof *cfg);
     char err[PC_ERR_MAX];
     if (!cfg || pc_config_load(cfg, file, &ov, err, sizeof err) < 0) {
-        fprintf(stderr, "percored: %s\n", cfg ? err : "out of memory");
+        fail("%s\n", cfg ? err : "out of memory");
         free(cfg);
         return 1;
     }

@@ -302,9 +302,6 @@ int pc_server_start(struct pc_server *srv, struct pc_config *cfg)
                cfg->listeners[i].distribution == PC_DIST_REUSEPORT
                    ? "reuseport"
                    : "acceptor");
-    pc_log(PC_LOG_NOTICE, "percored %s running: %u workers, backend %s",
-           PC_VERSION, srv->nworkers,
-           pc_backend_name(ev_backend(srv->workers[0].loop)));
     return 0;
 }
 
@@ -505,6 +502,11 @@ int pc_server_run(struct pc_server *srv)
     srv->drained.data = srv;
     ev_async_start(srv->loop, &srv->drained);
     signal(SIGPIPE, SIG_IGN);
+    /* Said once the signals are handled: a SIGTERM sent on seeing this
+     * line (or READY=1) drains instead of killing. */
+    pc_log(PC_LOG_NOTICE, "percored %s running: %u workers, backend %s",
+           PC_VERSION, srv->nworkers,
+           pc_backend_name(ev_backend(srv->workers[0].loop)));
     pc_systemd_ready(srv);
     ev_run(srv->loop, 0);
     pc_systemd_detach(srv);
