@@ -184,6 +184,7 @@ static const struct key_spec listener_keys[] = {
     {"backlog", K_INT, L(backlog), 0, 1, 1 << 20, NULL, "511"},
     {"distribution", K_ENUM, L(distribution), 0, 0, 0, dist_names, NULL},
     {"idle_timeout", K_SECONDS, L(idle_timeout), 0, 0, 1e7, NULL, "300"},
+    {"flush_delay", K_SECONDS, L(flush_delay), 0, 0, 1, NULL, "0"},
     {"max_connections", K_INT, L(max_connections), 0, 0, 1e9, NULL, "0"},
     {"max_input", K_SIZE, L(max_input), 0, 64, 1LL << 32, NULL, "1M"},
     {"max_output", K_SIZE, L(max_output), 0, 64, 1LL << 34, NULL, "4M"},
@@ -429,9 +430,13 @@ double pc_section_seconds(const struct pc_section *s, const char *name)
     unsigned i;
     if (section_value(s, name, &i))
         return s->values[i].d;
-    return s && strcmp(name, "idle_timeout") == 0
-               ? section_owner(s)->idle_timeout
-               : 0;
+    if (!s)
+        return 0;
+    if (strcmp(name, "idle_timeout") == 0)
+        return section_owner(s)->idle_timeout;
+    if (strcmp(name, "flush_delay") == 0)
+        return section_owner(s)->flush_delay;
+    return 0;
 }
 
 bool pc_section_bool(const struct pc_section *s, const char *name)

@@ -39,6 +39,8 @@ struct pc_listener_config {
     int64_t backlog;
     int distribution;           /* enum pc_distribution */
     double idle_timeout;        /* seconds; 0 = never */
+    double flush_delay;         /* seconds output may wait to share a
+                                   write with later output; 0 = none */
     int64_t max_connections;    /* 0 = no limit of its own */
     int64_t max_input;          /* unconsumed input held per connection */
     int64_t max_output;         /* queued output per connection */

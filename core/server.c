@@ -65,6 +65,7 @@ void pc_server_release(struct pc_server *srv, unsigned li)
     X(fd_exhausted, "counter", "Connections dropped for lack of fds")         \
     X(bytes_in, "counter", "Bytes read from clients")                         \
     X(bytes_out, "counter", "Bytes written to clients")                       \
+    X(writes, "counter", "Output flushes that sent bytes (writev calls)")    \
     X(messages_in, "counter", "Messages received from other workers")         \
     X(loops, "counter", "Event loop iterations")                              \
     X(out_queued, "gauge", "Output bytes queued, not yet sent")               \

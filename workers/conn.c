@@ -6,6 +6,9 @@
  *    and mark the connection pending; the worker flushes every pending
  *    connection once per loop pass, before it blocks, so a burst of writes
  *    (a chat fan-out, a pipeline of echoes) leaves in one writev.
+ *    A listener with flush_delay > 0 holds that flush back for up to the
+ *    delay, so output written in the meantime (the next lines of a busy
+ *    chat room) shares the write: one timer per listener per worker.
  *  - A connection is never freed from inside a callback either. Closing
  *    marks it dead and pending; the same pass calls on_close and frees it,
  *    so a module can close any connection, even one it is iterating over,
@@ -118,7 +121,7 @@ static void set_events(struct pc_conn *c)
         want |= EV_READ;
     /* A pending connection is flushed before the loop blocks anyway; ask
      * for writability only once the socket has refused bytes. */
-    if (c->out.bytes && !(c->flags & PC_CONN_PENDING))
+    if (c->out.bytes && !(c->flags & (PC_CONN_PENDING | PC_CONN_DELAYED)))
         want |= EV_WRITE;
     int have = ev_is_active(&c->io) ? (c->io.events & (EV_READ | EV_WRITE))
                                     : 0;
@@ -159,11 +162,64 @@ void pc_conn_abort(struct pc_conn *c, enum pc_close_reason why)
     kill_conn(c, why);
 }
 
+/* ---- delayed flushes ------------------------------------------------- */
+
+static void conn_flush(struct pc_conn *c);
+
+static void delay_flush(struct pc_conn *c)
+{
+    struct pc_service *s = c->svc;
+    if (c->flags & PC_CONN_DELAYED)
+        return; /* its window is already open */
+    if (s->ndelayed == s->delayed_cap) {
+        size_t cap = s->delayed_cap ? s->delayed_cap * 2 : 64;
+        struct pc_conn **a = realloc(s->delayed, cap * sizeof *a);
+        if (!a) {
+            conn_flush(c); /* no room to wait: write now */
+            return;
+        }
+        s->delayed = a;
+        s->delayed_cap = cap;
+    }
+    c->flags |= PC_CONN_DELAYED;
+    s->delayed[s->ndelayed++] = c;
+    if (!ev_is_active(&s->flush_timer)) {
+        ev_timer_set(&s->flush_timer, s->cfg->flush_delay, 0.);
+        ev_timer_start(CONN_LOOP(c), &s->flush_timer);
+    }
+}
+
+static void undelay(struct pc_conn *c)
+{
+    struct pc_service *s = c->svc;
+    if (!(c->flags & PC_CONN_DELAYED))
+        return;
+    c->flags &= (uint16_t)~PC_CONN_DELAYED;
+    for (size_t i = s->ndelayed; i-- > 0;)
+        if (s->delayed[i] == c) {
+            s->delayed[i] = s->delayed[--s->ndelayed];
+            return;
+        }
+}
+
+void pc_conn_flush_delayed(struct pc_service *s)
+{
+    /* Flushing can close connections, which takes them off the list:
+     * work from the end, where removal never moves an unvisited entry. */
+    while (s->ndelayed) {
+        struct pc_conn *c = s->delayed[--s->ndelayed];
+        c->flags &= (uint16_t)~PC_CONN_DELAYED;
+        if (!(c->flags & PC_CONN_DEAD))
+            conn_flush(c);
+    }
+}
+
 static void finish(struct pc_conn *c)
 {
     struct pc_service *s = c->svc;
     struct pc_worker *w = s->w;
     enum pc_close_reason why = (enum pc_close_reason)c->reason;
+    undelay(c);
     if (s->proto->on_close)
         s->proto->on_close(c, why);
     close(c->io.fd);
@@ -292,6 +348,7 @@ static void conn_flush(struct pc_conn *c)
     }
     if (n > 0) {
         PC_STAT_ADD(c->svc->w, bytes_out, (uint64_t)n);
+        PC_STAT_ADD(c->svc->w, writes, 1);
         touch(c);
     }
     if ((c->flags & PC_CONN_FULL) &&
@@ -414,7 +471,11 @@ void pc_conn_run_pending(struct pc_worker *w)
                 if (!(c->flags & PC_CONN_PENDING))
                     finish(c);
             } else if (!(c->flags & PC_CONN_PENDING)) {
-                conn_flush(c);
+                if (c->svc->cfg->flush_delay > 0 && c->out.bytes &&
+                    !(c->flags & PC_CONN_CLOSING))
+                    delay_flush(c);
+                else
+                    conn_flush(c);
             }
         }
     }

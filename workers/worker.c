@@ -264,6 +264,13 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *p, int revents)
     PC_STAT_ADD(w, loops, 1);
 }
 
+static void flush_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    pc_conn_flush_delayed(t->data);
+}
+
 static void idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     (void)loop;
@@ -312,6 +319,8 @@ int pc_worker_create(struct pc_worker *w, struct pc_server *srv, unsigned id,
         s->accept_io.data = s;
         ev_init(&s->accept_pause, accept_resume_cb);
         s->accept_pause.data = s;
+        ev_init(&s->flush_timer, flush_cb);
+        s->flush_timer.data = s;
     }
     return 0;
 }
@@ -412,6 +421,8 @@ void pc_worker_destroy(struct pc_worker *w)
     free(w->scratch);
     free(w->pending);
     free(w->pending_spare);
+    for (unsigned i = 0; i < w->nsvcs; i++)
+        free(w->svcs[i].delayed);
     free(w->svcs);
     ev_loop_destroy(w->loop);
 }

@@ -28,6 +28,7 @@ struct pc_stats {
     atomic_uint_fast64_t fd_exhausted; /* EMFILE/ENFILE on accept */
     atomic_uint_fast64_t bytes_in;
     atomic_uint_fast64_t bytes_out;
+    atomic_uint_fast64_t writes;      /* flushes that sent bytes */
     atomic_uint_fast64_t messages_in; /* pc_post/pc_broadcast received */
     atomic_uint_fast64_t loops;       /* loop iterations: liveness */
     atomic_uint_fast64_t out_queued;  /* output bytes queued on all conns */
@@ -57,6 +58,10 @@ struct pc_service {
     ev_io accept_io;
     ev_timer accept_pause; /* back-off after EMFILE */
     struct pc_conn *idle_head, *idle_tail; /* oldest activity first */
+    /* Connections whose output waits for flush_timer (flush_delay > 0). */
+    struct pc_conn **delayed;
+    size_t ndelayed, delayed_cap;
+    ev_timer flush_timer;
 };
 
 enum pc_conn_flag {
@@ -66,6 +71,7 @@ enum pc_conn_flag {
     PC_CONN_HELD = 1 << 3,      /* module paused input */
     PC_CONN_PENDING = 1 << 4,   /* on the worker's pending list */
     PC_CONN_REOFFER = 1 << 5,   /* offer held input again */
+    PC_CONN_DELAYED = 1 << 6,   /* on its service's delayed list */
 };
 
 /* Input a module left unconsumed; allocated only while there is some. */
@@ -153,6 +159,9 @@ void pc_conn_adopt(struct pc_service *svc, int fd);
 /* Flushes output / re-offers input of connections marked pending, then
  * frees closed ones. Worker thread, before the loop blocks. */
 void pc_conn_run_pending(struct pc_worker *w);
+/* Writes the output of s's connections that waited for its flush_delay.
+ * Worker thread (s's flush timer). */
+void pc_conn_flush_delayed(struct pc_service *s);
 /* Closes connections idle past their listener's timeout and re-arms the
  * worker's idle timer. Worker thread. */
 void pc_conn_expire_idle(struct pc_worker *w);

@@ -91,8 +91,15 @@ def chat_server(*extra, **kw):
 
 class RoomOrder(unittest.TestCase):
     def test_every_member_sees_one_order(self):
+        self.check_one_order()
+
+    def test_one_order_with_output_coalesced(self):
+        # flush_delay batches each member's output: same guarantees.
+        self.check_one_order("--set", "chat.flush_delay=5ms")
+
+    def check_one_order(self, *args):
         rooms, per_room, lines = 5, 40, 15 if SLOW == 1 else 6
-        with chat_server() as srv:
+        with chat_server(*args) as srv:
             clients = [Client(srv) for _ in range(rooms * per_room)]
             self.assertEqual({c.worker for c in clients}, set(range(WORKERS)))
             for i, c in enumerate(clients):

@@ -4,7 +4,9 @@ import os
 import random
 import selectors
 import socket
+import struct
 import threading
+import time
 import unittest
 
 from percored import SANITIZED, SLOW, Percored, free_port, recv_exactly, wait_for
@@ -178,6 +180,61 @@ class EchoTest(unittest.TestCase):
             s.close()
             srv.stop()
         self.assertFalse(os.path.exists(path), "socket file left behind")
+
+
+def total(srv, metric):
+    return sum(srv.per_worker(metric).values())
+
+
+class FlushDelay(unittest.TestCase):
+    """flush_delay holds a connection's output back so later output shares
+    its write."""
+
+    def test_output_written_within_the_delay_leaves_in_one_write(self):
+        with Percored("--set", "echo.flush_delay=1", listeners=ECHO_METRICS,
+                      workers=1) as srv:
+            s = srv.connect()
+            s.sendall(b"warm-up")  # the connection is open and counted
+            self.assertEqual(recv_exactly(s, 7), b"warm-up")
+            before = total(srv, "percore_writes")
+            pieces = [b"piece %d;" % i for i in range(10)]
+            for p in pieces:  # ten reads, ten echoes queued
+                s.sendall(p)
+                time.sleep(0.01)
+            self.assertEqual(recv_exactly(s, sum(map(len, pieces))),
+                             b"".join(pieces))
+            # The scrape that took `before` is one write of its own.
+            echo_writes = total(srv, "percore_writes") - before - 1
+            self.assertGreaterEqual(echo_writes, 1)
+            self.assertLessEqual(echo_writes, 3, "output was not coalesced")
+            s.close()
+
+    def test_every_byte_comes_back_with_a_delay(self):
+        with Percored("--set", "echo.flush_delay=2ms", workers=4) as srv:
+            self.assertGreater(echo_many(srv.ports["echo"], 200, 3, seed=11),
+                               0)
+
+    def test_connections_that_vanish_while_their_output_waits(self):
+        with Percored("--set", "echo.flush_delay=300ms",
+                      listeners=ECHO_METRICS, workers=2) as srv:
+            for i in range(100):
+                s = srv.connect()
+                s.sendall(b"x" * 100)
+                if i % 2:  # reset: the write fails when the delay ends
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                 struct.pack("ii", 1, 0))
+                    s.close()
+                else:  # half-close: the echo leaves at once, then EOF
+                    s.shutdown(socket.SHUT_WR)
+                    self.assertEqual(recv_exactly(s, 100), b"x" * 100)
+                    self.assertEqual(s.recv(1), b"")
+                    s.close()
+            wait_for(lambda: total(srv, "percore_connections") <= 1,
+                     what="connections to close")
+            time.sleep(0.4)  # past the delay of the last reset connection
+            self.assertGreater(echo_many(srv.ports["echo"], 20, 2, seed=12),
+                               0)
+            self.assertIsNone(srv.proc.poll())
 
 
 if __name__ == "__main__":

@@ -74,7 +74,7 @@ static void test_good_file_and_overrides(void **state)
         "; comment\n[server]\nworkers = 3\ndistribution = acceptor\n"
         "balance = least-connections\nlog_level = debug\n\n"
         "[listener front]\nlisten = [::]:7100\nprotocol = echo\n"
-        "max_output = 2M\nidle_timeout = 1.5\n"
+        "max_output = 2M\nidle_timeout = 1.5\nflush_delay = 5ms\n"
         "[listener admin]\nlisten = 127.0.0.1:9100\nprotocol = metrics\n"
         "distribution = reuseport\n");
     struct pc_config_overrides ov = {.nset = 2,
@@ -94,6 +94,8 @@ static void test_good_file_and_overrides(void **state)
     assert_int_equal(front->max_output, 2 << 20);
     assert_int_equal(front->backlog, 64);
     assert_true(front->idle_timeout == 1.5);
+    assert_true(front->flush_delay == 0.005);
+    assert_true(cfg.listeners[1].flush_delay == 0); /* off by default */
     assert_int_equal(cfg.listeners[1].distribution, PC_DIST_REUSEPORT);
     /* Unix sockets cannot share a port: always the acceptor. */
     assert_string_equal(cfg.listeners[2].name, "extra");
@@ -128,6 +130,9 @@ static void test_bad_files_name_line_and_key(void **state)
     expect_error("[listener a]\nlisten = 1.2.3.4:5\nprotocol = echo\n"
                  "idle_timeout = forever\n",
                  NULL, ":4: [listener a] idle_timeout: 'forever'", true);
+    expect_error("[listener a]\nlisten = 1.2.3.4:5\nprotocol = echo\n"
+                 "flush_delay = 2\n",
+                 NULL, ":4: [listener a] flush_delay: 2 is out of range", true);
     expect_error("[listener a]\nlisten = 1.2.3.4:5\nprotocol = echo\n"
                  "max_input = 1\n",
                  NULL, ":4: [listener a] max_input: 1 is out of range", true);
