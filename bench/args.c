@@ -66,6 +66,9 @@ static const char usage_text[] =
     "      --rooms N            rooms (default 1)\n"
     "      --members N          members per room (default 100)\n"
     "      --senders N          members per room that also send (1)\n"
+    "      --stalled N          members per room that stop reading when\n"
+    "                           measuring starts (a slow consumer); the\n"
+    "                           report counts those the server cut off\n"
     "      --room NAME          room name prefix (default bench)\n"
     "  -s, --size BYTES         bytes of text per line (64; at least 44)\n"
     "  -p, --pipeline N         closed loop: lines each sender has in flight\n"
@@ -268,6 +271,7 @@ enum {
     O_ROOMS,
     O_MEMBERS,
     O_SENDERS,
+    O_STALLED,
     O_ROOM,
 };
 
@@ -298,6 +302,11 @@ static int check(struct pcb_config *cfg, const struct given *g, char *err,
                         "chat: --senders (%u) cannot exceed "
                         "--members (%u)",
                         cfg->senders, cfg->members);
+        if (cfg->stalled > cfg->members - cfg->senders)
+            return errf(err, errlen,
+                        "chat: --stalled (%u) members must not be senders: "
+                        "at most --members - --senders (%u)",
+                        cfg->stalled, cfg->members - cfg->senders);
         if (!g->size)
             cfg->size = 64;
         if (cfg->size < CHAT_MIN_SIZE || cfg->size > 4000)
@@ -341,6 +350,8 @@ static int check(struct pcb_config *cfg, const struct given *g, char *err,
         return errf(err, errlen, "%s: --pipeline is for echo and chat", mode);
     if (g->rate && cfg->mode != PCB_ECHO && cfg->mode != PCB_CHAT)
         return errf(err, errlen, "%s: --rate is for echo and chat", mode);
+    if (cfg->stalled && cfg->mode != PCB_CHAT)
+        return errf(err, errlen, "%s: --stalled is for chat", mode);
     if (g->rate && g->pipeline)
         return errf(err, errlen,
                     "--rate (open loop) and --pipeline (closed "
@@ -404,6 +415,7 @@ int pcb_args_parse(struct pcb_config *cfg, int argc, char **argv, char *err,
         {"rooms", required_argument, NULL, O_ROOMS},
         {"members", required_argument, NULL, O_MEMBERS},
         {"senders", required_argument, NULL, O_SENDERS},
+        {"stalled", required_argument, NULL, O_STALLED},
         {"room", required_argument, NULL, O_ROOM},
         {NULL, 0, NULL, 0},
     };
@@ -454,6 +466,7 @@ int pcb_args_parse(struct pcb_config *cfg, int argc, char **argv, char *err,
         case O_ROOMS:
         case O_MEMBERS:
         case O_SENDERS:
+        case O_STALLED:
         case O_PID:
             if (parse_uint(optarg, c == O_PID ? 0x7fffffff : 10000000, &u) < 0)
                 return errf(err, errlen, "%s '%s': expected a whole number",
@@ -477,6 +490,8 @@ int pcb_args_parse(struct pcb_config *cfg, int argc, char **argv, char *err,
                 cfg->members = (unsigned)u;
             } else if (c == O_SENDERS) {
                 cfg->senders = (unsigned)u;
+            } else if (c == O_STALLED) {
+                cfg->stalled = (unsigned)u;
             } else {
                 cfg->server_pid = (int)u;
             }

@@ -46,7 +46,10 @@ struct pcb_counters {
     atomic_uint_fast64_t opened;   /* connections established, all time */
     atomic_uint_fast64_t ready;    /* connections set up (setup phase) */
     atomic_uint_fast64_t sent;     /* chat: lines sent, all phases */
-    atomic_uint_fast64_t received; /* chat: deliveries, all phases */
+    atomic_uint_fast64_t received; /* chat: deliveries, all phases, to
+                                      members that keep reading */
+    atomic_uint_fast64_t stalled_cut; /* chat: stalled members the server
+                                         disconnected */
     atomic_uint_fast64_t errors[PCB_ERRORS];
 };
 #define PCB_ADD(t, field, n)                                                   \
@@ -101,6 +104,7 @@ struct pcb_run {
     atomic_int phase;
     atomic_uint ready; /* threads set up */
     atomic_uint done;  /* threads finished */
+    atomic_uint stopped; /* threads that saw PCB_STOP: they send no more */
     uint64_t t_start;  /* ns, CLOCK_MONOTONIC: load switched on */
     uint64_t t_measure;
     uint64_t t_stop;
@@ -125,7 +129,7 @@ int pcb_resolve(const struct pcb_config *cfg, struct sockaddr_storage *ss,
                 socklen_t *len);
 /* A non-blocking, close-on-exec, TCP_NODELAY socket with connect() begun.
  * Returns the fd or -errno. */
-int pcb_connect_start(const struct pcb_run *run);
+int pcb_connect_start(const struct pcb_run *run, int rcvbuf);
 /* After the socket became writable: 0 if connected, else -errno. */
 int pcb_connect_result(int fd);
 
@@ -178,6 +182,7 @@ struct pcb_result {
     uint64_t messages, bytes; /* measured */
     uint64_t opened, open_at_stop;
     uint64_t sent, received, expected; /* chat, all phases */
+    uint64_t stalled_cut;              /* chat: see pcb_counters */
     uint64_t errors[PCB_ERRORS];
     uint64_t errors_total;
     struct pcb_hist *hist;

@@ -3,11 +3,19 @@
  * was due), so each member checks every sender's order and times every
  * delivery from send to receipt.
  *
+ * Stalled members (--stalled) read like the others until measuring starts,
+ * then never again: the slow consumer a server must cut off without
+ * slowing the room. Their deliveries are not counted; at the end each one
+ * is read dry to see whether the server closed it.
+ *
  * The same workload speaks three dialects (dialect.c): percore's chat
  * protocol, Redis pub/sub and NATS. Redis cannot publish on a subscribed
  * connection, so there a sender has a second connection to publish on. */
 #include <errno.h>
 #include <stdio.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -191,6 +199,8 @@ void pcb_chat_deliver(struct chat_conn *c, const char *text, size_t len)
         pcb_error(t, PCB_ERR_ORDER);
     if (seq > m->last_seq[k])
         m->last_seq[k] = seq;
+    if (m->stalled)
+        return; /* not counted: it stops reading half way */
     PCB_ADD(t, received, 1);
     if (t->measuring) {
         pcb_hist_record(t->hist, now > stamp ? now - stamp : 0);
@@ -292,7 +302,9 @@ static void launch(struct chat_state *st)
     while (t->phase == PCB_SETUP && st->next < st->nconns &&
            t->connecting < t->cfg->connect_concurrency) {
         struct chat_conn *c = st->conns[st->next++];
-        int fd = pcb_connect_start(t->run);
+        /* A stalled member's small window makes the server, not the
+         * kernels' buffers, hold what it does not read. */
+        int fd = pcb_connect_start(t->run, c->m->stalled ? 4096 : 0);
         if (fd < 0) {
             c->state = CHAT_DEAD;
             pcb_error(t, PCB_ERR_CONNECT);
@@ -361,6 +373,7 @@ static int chat_setup(struct pcb_thread *t)
         unsigned slot = index / cfg->rooms;
         m->sender =
             slot < cfg->senders ? (int64_t)(m->room * cfg->senders + slot) : -1;
+        m->stalled = slot >= cfg->members - cfg->stalled;
         if (!(m->last_seq = calloc(cfg->senders, sizeof *m->last_seq)))
             return -1;
         m->sub.m = m;
@@ -404,6 +417,52 @@ static void start_senders(struct chat_state *st)
     }
 }
 
+/* Reads a stalled member dry (the server's kernel sends what it held once
+ * the window opens): end of stream or a reset means the server cut it. */
+static bool was_cut(struct chat_conn *c)
+{
+    int fd = c->io.fd;
+    struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[65536];
+    for (int reads = 0; reads < 4096; reads++) { /* at most 256 MiB */
+        ssize_t n = recv(fd, buf, sizeof buf, 0); /* blocking, timed out */
+        if (n == 0)
+            return true;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno != EAGAIN && errno != EWOULDBLOCK;
+    }
+    return false;
+}
+
+static void stall(struct chat_state *st)
+{
+    struct pcb_thread *t = st->t;
+    for (unsigned i = 0; i < t->count; i++) {
+        struct chat_member *m = &st->members[i];
+        if (m->stalled && m->sub.state == CHAT_JOINED) {
+            ev_io_stop(t->loop, &m->sub.io);
+            m->sub.events = 0;
+        }
+    }
+}
+
+static void count_cut(struct chat_state *st)
+{
+    struct pcb_thread *t = st->t;
+    for (unsigned i = 0; i < t->count; i++) {
+        struct chat_member *m = &st->members[i];
+        if (m->stalled && m->sub.state == CHAT_JOINED) {
+            int flags = fcntl(m->sub.io.fd, F_GETFL);
+            fcntl(m->sub.io.fd, F_SETFL, flags & ~O_NONBLOCK);
+            if (was_cut(&m->sub))
+                PCB_ADD(t, stalled_cut, 1);
+        }
+    }
+}
+
 static void chat_phase(struct pcb_thread *t)
 {
     struct chat_state *st = t->mode;
@@ -411,10 +470,13 @@ static void chat_phase(struct pcb_thread *t)
         return;
     if (t->phase == PCB_WARMUP) {
         start_senders(st);
+    } else if (t->phase == PCB_MEASURE) {
+        stall(st);
     } else if (t->phase == PCB_STOP) {
         for (unsigned i = 0; i < t->count; i++)
             ev_timer_stop(t->loop, &st->members[i].pace);
     } else if (t->phase == PCB_QUIT) {
+        count_cut(st);
         for (unsigned i = 0; i < st->nconns; i++) {
             struct chat_conn *c = st->conns[i];
             if (c->state == CHAT_CONNECTING || c->state == CHAT_HANDSHAKE)

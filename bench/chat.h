@@ -38,6 +38,7 @@ struct chat_member {
     uint64_t t0;           /* open loop: when line 1 was due */
     ev_timer pace;
     bool set_up;
+    bool stalled; /* stops reading once measuring starts */
 };
 
 struct chat_dialect {

@@ -32,6 +32,8 @@ struct pcb_config {
     double connect_timeout; /* seconds for all connections to be set up */
     uint64_t messages;      /* stop after this many (echo, churn); 0 = time */
     unsigned rooms, members, senders; /* chat: per room */
+    unsigned stalled;                 /* chat: members per room that stop
+                                         reading once measuring starts */
     char room[32];                    /* chat: room name prefix */
     unsigned connect_concurrency;     /* connects in flight per thread */
     int server_pid;        /* sample this process's CPU time and RSS */

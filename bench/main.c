@@ -70,6 +70,8 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
         t->measuring = t->phase == PCB_MEASURE ||
                        (t->phase == PCB_WARMUP && t->cfg->messages);
         t->run->ops->phase(t);
+        if (t->phase == PCB_STOP)
+            atomic_fetch_add(&t->run->stopped, 1);
     }
     if (t->phase == PCB_QUIT)
         ev_break(loop, EVBREAK_ALL);
@@ -208,11 +210,16 @@ static bool all_done(struct pcb_run *run)
     return atomic_load(&run->done) == run->cfg->threads;
 }
 
-/* chat: every member has every line that was sent. */
+/* chat: every member that reads has every line that was sent. Only once
+ * every thread has stopped sending: a line sent after `sent` was read
+ * would be reported lost. */
 static bool all_delivered(struct pcb_run *run)
 {
+    if (atomic_load(&run->stopped) < run->cfg->threads)
+        return false;
     uint64_t sent = SUM(run, sent);
-    return SUM(run, received) >= sent * run->cfg->members;
+    return SUM(run, received) >=
+           sent * (run->cfg->members - run->cfg->stalled);
 }
 
 static double self_cpu(void)
@@ -394,13 +401,14 @@ int main(int argc, char **argv)
     res.opened = SUM(&run, opened);
     res.sent = SUM(&run, sent);
     res.received = SUM(&run, received);
+    res.stalled_cut = SUM(&run, stalled_cut);
     for (unsigned i = 0; i < cfg.threads; i++) {
         pcb_hist_merge(res.hist, run.threads[i].hist);
         for (int e = 0; e < PCB_ERRORS; e++)
             res.errors[e] += atomic_load(&run.threads[i].c.errors[e]);
     }
     if (cfg.mode == PCB_CHAT) {
-        res.expected = res.sent * cfg.members;
+        res.expected = res.sent * (cfg.members - cfg.stalled);
         if (res.received < res.expected)
             res.errors[PCB_ERR_LOST] += res.expected - res.received;
     }

@@ -29,7 +29,7 @@ int pcb_resolve(const struct pcb_config *cfg, struct sockaddr_storage *ss,
     return 0;
 }
 
-int pcb_connect_start(const struct pcb_run *run)
+int pcb_connect_start(const struct pcb_run *run, int rcvbuf)
 {
     int fd = socket(run->addr.ss_family,
                     SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -37,6 +37,8 @@ int pcb_connect_start(const struct pcb_run *run)
         return -errno;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (rcvbuf > 0) /* before connect: it sets the window scale */
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     if (connect(fd, (const struct sockaddr *)&run->addr, run->addrlen) < 0 &&
         errno != EINPROGRESS) {
         int e = errno;
@@ -77,7 +79,7 @@ int pcb_stream_connect(struct pcb_thread *t, struct pcb_stream *s,
                        void (*cb)(struct ev_loop *, ev_io *, int), void *data,
                        unsigned conn)
 {
-    int fd = pcb_connect_start(t->run);
+    int fd = pcb_connect_start(t->run, 0);
     if (fd < 0)
         return fd;
     s->shift = pcb_pattern_shift(conn);

@@ -533,6 +533,19 @@ def section_chat(rows, plotted):
            "hears them back itself, so the room is never idle.\n"]
     out.append(table(CHAT_HEAD, [chat_row(x) for x in rows
                                  if chat_kind(x) == "saturation"]))
+    for x in rows:
+        r = x["result"]
+        if x.get("stalled") and ok(r) and "stalled_cut" in r.get("chat", {}):
+            out.append(
+                f"Slow consumers at full speed ({x['server']}): "
+                f"{r['chat']['stalled']} members stop reading when "
+                f"measuring starts (a 4 KiB receive window, so the server "
+                f"holds what they miss); the server cut off "
+                f"{r['chat']['stalled_cut']} of them (chat's `sendq`, "
+                f"1 MiB) while the other {x['members'] - x['stalled']} "
+                f"received {num(r['messages_per_s'])} deliveries/s, "
+                f"p99 {us(r['latency_us']['p99'])}. Lines to the stalled "
+                f"members are not counted.\n")
     load = [x for x in rows if chat_kind(x) == "load"]
     if load:
         out.append("### Offered load\n")

@@ -146,6 +146,10 @@ void pcb_report_text(FILE *f, const struct pcb_result *r)
                 "received\n",
                 (unsigned long long)r->sent, (unsigned long long)r->received,
                 (unsigned long long)r->expected);
+    if (c->mode == PCB_CHAT && c->stalled)
+        fprintf(f, "  stalled    %u members stopped reading; the server cut "
+                "off %llu\n", c->stalled * c->rooms,
+                (unsigned long long)r->stalled_cut);
     if (r->hist->count) {
         char b[5][16];
         for (size_t i = 0; i < NPCTS; i++)
@@ -211,9 +215,11 @@ void pcb_report_json(FILE *f, const struct pcb_result *r)
     if (c->mode == PCB_CHAT)
         fprintf(f,
                 "  \"chat\": {\"sent\": %llu, \"received\": %llu, "
-                "\"expected\": %llu, \"deliveries_per_s\": %.3f},\n",
+                "\"expected\": %llu, \"deliveries_per_s\": %.3f, "
+                "\"stalled\": %u, \"stalled_cut\": %llu},\n",
                 (unsigned long long)r->sent, (unsigned long long)r->received,
-                (unsigned long long)r->expected, (double)r->messages / w);
+                (unsigned long long)r->expected, (double)r->messages / w,
+                c->stalled * c->rooms, (unsigned long long)r->stalled_cut);
     fprintf(f,
             "  \"latency_us\": {\"count\": %llu, \"min\": %.3f, "
             "\"mean\": %.3f",

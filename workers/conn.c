@@ -121,7 +121,8 @@ static void set_events(struct pc_conn *c)
         want |= EV_READ;
     /* A pending connection is flushed before the loop blocks anyway; ask
      * for writability only once the socket has refused bytes. */
-    if (c->out.bytes && !(c->flags & (PC_CONN_PENDING | PC_CONN_DELAYED)))
+    if (c->out.bytes && ((c->flags & PC_CONN_BLOCKED) ||
+                         !(c->flags & (PC_CONN_PENDING | PC_CONN_DELAYED))))
         want |= EV_WRITE;
     int have = ev_is_active(&c->io) ? (c->io.events & (EV_READ | EV_WRITE))
                                     : 0;
@@ -165,6 +166,7 @@ void pc_conn_abort(struct pc_conn *c, enum pc_close_reason why)
 /* ---- delayed flushes ------------------------------------------------- */
 
 static void conn_flush(struct pc_conn *c);
+static void flush_when_writable(struct pc_conn *c);
 
 static void delay_flush(struct pc_conn *c)
 {
@@ -210,7 +212,7 @@ void pc_conn_flush_delayed(struct pc_service *s)
         struct pc_conn *c = s->delayed[--s->ndelayed];
         c->flags &= (uint16_t)~PC_CONN_DELAYED;
         if (!(c->flags & PC_CONN_DEAD))
-            conn_flush(c);
+            flush_when_writable(c);
     }
 }
 
@@ -361,7 +363,20 @@ static void conn_flush(struct pc_conn *c)
         kill_conn(c, c->reason);
         return;
     }
+    if (c->out.bytes)
+        c->flags |= PC_CONN_BLOCKED;
     set_events(c);
+}
+
+/* A socket that refused bytes is not tried again until it says it takes
+ * more: a member that stopped reading costs no system call per message
+ * queued for it, only the queueing, until max_output closes it. */
+static void flush_when_writable(struct pc_conn *c)
+{
+    if (c->flags & PC_CONN_BLOCKED)
+        set_events(c);
+    else
+        conn_flush(c);
 }
 
 static int queued(struct pc_conn *c, int r)
@@ -472,10 +487,10 @@ void pc_conn_run_pending(struct pc_worker *w)
                     finish(c);
             } else if (!(c->flags & PC_CONN_PENDING)) {
                 if (c->svc->cfg->flush_delay > 0 && c->out.bytes &&
-                    !(c->flags & PC_CONN_CLOSING))
+                    !(c->flags & (PC_CONN_CLOSING | PC_CONN_BLOCKED)))
                     delay_flush(c);
                 else
-                    conn_flush(c);
+                    flush_when_writable(c);
             }
         }
     }
@@ -487,8 +502,10 @@ static void io_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
     (void)loop;
     struct pc_conn *c = (struct pc_conn *)io;
-    if (revents & EV_WRITE)
+    if (revents & EV_WRITE) {
+        c->flags &= (uint16_t)~PC_CONN_BLOCKED;
         conn_flush(c);
+    }
     if ((revents & EV_READ) && !input_stopped(c) &&
         !(c->flags & PC_CONN_FULL))
         conn_read(c);

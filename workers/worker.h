@@ -72,6 +72,8 @@ enum pc_conn_flag {
     PC_CONN_PENDING = 1 << 4,   /* on the worker's pending list */
     PC_CONN_REOFFER = 1 << 5,   /* offer held input again */
     PC_CONN_DELAYED = 1 << 6,   /* on its service's delayed list */
+    PC_CONN_BLOCKED = 1 << 7,   /* the socket refused bytes: wait for
+                                   EV_WRITE before trying again */
 };
 
 /* Input a module left unconsumed; allocated only while there is some. */

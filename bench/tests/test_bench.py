@@ -205,6 +205,23 @@ class BenchTest(unittest.TestCase):
         self.assertEqual(chat["received"], chat["expected"])
         self.assertEqual(chat["expected"], chat["sent"] * 40)
 
+    def test_chat_stalled_members_are_cut_and_the_rest_served(self):
+        # A small sendq so the members that stop reading pass it within
+        # the second measured.
+        with Percored(*CHAT, "--set", "chat.sendq=64K",
+                      listeners=(("chat", "chat"),), workers=2) as srv:
+            status, r = bench("chat", "-a", f":{srv.ports['chat']}",
+                              "--members", 30, "--senders", 2, "-p", 16,
+                              "--stalled", 3, "--rooms", 2, "-t", 2,
+                              "-d", 1, "-w", "0.2")
+        self.check_report(status, r, "chat")
+        chat = r["chat"]
+        self.assertEqual(chat["stalled"], 6)
+        self.assertEqual(chat["stalled_cut"], 6)
+        # every member that kept reading got every line
+        self.assertEqual(chat["expected"], chat["sent"] * 27)
+        self.assertEqual(chat["received"], chat["expected"])
+
     def test_chat_open_loop_against_percore(self):
         with Percored(*CHAT, listeners=(("chat", "chat"),), workers=2) as srv:
             status, r = bench("chat", "-a", f":{srv.ports['chat']}",

@@ -94,6 +94,16 @@ static void test_args_chat_rooms_members_senders(void **state)
     assert_int_equal(PARSE("chat", "--members", "5", "--senders", "6"),
                      -EINVAL);
     assert_non_null(strstr(err, "--senders"));
+    assert_int_equal(PARSE("chat", "--members", "10", "--senders", "2",
+                           "--stalled", "8"),
+                     PCB_ARGS_RUN);
+    assert_int_equal(cfg.stalled, 8);
+    /* a stalled member cannot also be a sender */
+    assert_int_equal(PARSE("chat", "--members", "10", "--senders", "2",
+                           "--stalled", "9"),
+                     -EINVAL);
+    assert_non_null(strstr(err, "--stalled"));
+    assert_int_equal(PARSE("echo", "--stalled", "1"), -EINVAL);
     assert_int_equal(PARSE("chat", "-s", "20"), -EINVAL);
     assert_int_equal(PARSE("chat", "-c", "20"), -EINVAL);
     assert_int_equal(PARSE("chat", "--room", "no spaces"), -EINVAL);
