@@ -13,9 +13,8 @@
  * connection, so there a sender has a second connection to publish on. */
 #include <errno.h>
 #include <stdio.h>
-#include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -417,24 +416,41 @@ static void start_senders(struct chat_state *st)
     }
 }
 
-/* Reads a stalled member dry (the server's kernel sends what it held once
- * the window opens): end of stream or a reset means the server cut it. */
-static bool was_cut(struct chat_conn *c)
+/* Reads the stalled members dry, all at once: the server's kernel sends
+ * what it held as the windows open. End of stream or a reset means the
+ * server cut that member; one still silent after 200 ms of quiet (or 3 s
+ * in all) was not cut. */
+static void count_cut(struct chat_state *st)
 {
-    int fd = c->io.fd;
-    struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    char buf[65536];
-    for (int reads = 0; reads < 4096; reads++) { /* at most 256 MiB */
-        ssize_t n = recv(fd, buf, sizeof buf, 0); /* blocking, timed out */
-        if (n == 0)
-            return true;
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return errno != EAGAIN && errno != EWOULDBLOCK;
+    struct pcb_thread *t = st->t;
+    unsigned n = 0;
+    struct pollfd *fds = calloc(t->count, sizeof *fds);
+    if (!fds)
+        return;
+    for (unsigned i = 0; i < t->count; i++) {
+        struct chat_member *m = &st->members[i];
+        if (m->stalled && m->sub.state == CHAT_JOINED)
+            fds[n++] = (struct pollfd){.fd = m->sub.io.fd, .events = POLLIN};
     }
-    return false;
+    uint64_t deadline = pcb_now_ns() + 3000000000ull;
+    unsigned open = n;
+    while (open && pcb_now_ns() < deadline &&
+           poll(fds, n, 200) > 0) {
+        for (unsigned i = 0; i < n; i++) {
+            if (fds[i].fd < 0 || !fds[i].revents)
+                continue;
+            ssize_t r;
+            while ((r = recv(fds[i].fd, t->scratch, PCB_SCRATCH, 0)) > 0)
+                ;
+            if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK &&
+                           errno != EINTR)) {
+                PCB_ADD(t, stalled_cut, 1);
+                fds[i].fd = -1; /* poll ignores it from now on */
+                open--;
+            }
+        }
+    }
+    free(fds);
 }
 
 static void stall(struct chat_state *st)
@@ -445,20 +461,6 @@ static void stall(struct chat_state *st)
         if (m->stalled && m->sub.state == CHAT_JOINED) {
             ev_io_stop(t->loop, &m->sub.io);
             m->sub.events = 0;
-        }
-    }
-}
-
-static void count_cut(struct chat_state *st)
-{
-    struct pcb_thread *t = st->t;
-    for (unsigned i = 0; i < t->count; i++) {
-        struct chat_member *m = &st->members[i];
-        if (m->stalled && m->sub.state == CHAT_JOINED) {
-            int flags = fcntl(m->sub.io.fd, F_GETFL);
-            fcntl(m->sub.io.fd, F_SETFL, flags & ~O_NONBLOCK);
-            if (was_cut(&m->sub))
-                PCB_ADD(t, stalled_cut, 1);
         }
     }
 }

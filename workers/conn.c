@@ -184,6 +184,7 @@ static void delay_flush(struct pc_conn *c)
         s->delayed_cap = cap;
     }
     c->flags |= PC_CONN_DELAYED;
+    c->delayed_at = (uint32_t)s->ndelayed;
     s->delayed[s->ndelayed++] = c;
     if (!ev_is_active(&s->flush_timer)) {
         ev_timer_set(&s->flush_timer, s->cfg->flush_delay, 0.);
@@ -197,17 +198,15 @@ static void undelay(struct pc_conn *c)
     if (!(c->flags & PC_CONN_DELAYED))
         return;
     c->flags &= (uint16_t)~PC_CONN_DELAYED;
-    for (size_t i = s->ndelayed; i-- > 0;)
-        if (s->delayed[i] == c) {
-            s->delayed[i] = s->delayed[--s->ndelayed];
-            return;
-        }
+    struct pc_conn *last = s->delayed[--s->ndelayed];
+    s->delayed[c->delayed_at] = last;
+    last->delayed_at = c->delayed_at;
 }
 
 void pc_conn_flush_delayed(struct pc_service *s)
 {
-    /* Flushing can close connections, which takes them off the list:
-     * work from the end, where removal never moves an unvisited entry. */
+    /* Take each entry off the list before flushing it; a flush only marks
+     * connections dead, it never frees one, so the list stays valid. */
     while (s->ndelayed) {
         struct pc_conn *c = s->delayed[--s->ndelayed];
         c->flags &= (uint16_t)~PC_CONN_DELAYED;
@@ -353,6 +352,8 @@ static void conn_flush(struct pc_conn *c)
         PC_STAT_ADD(c->svc->w, writes, 1);
         touch(c);
     }
+    if (c->out.bytes) /* the socket took less than all: it is full */
+        c->flags |= PC_CONN_BLOCKED;
     if ((c->flags & PC_CONN_FULL) &&
         c->out.bytes <= (uint64_t)cfg->low_watermark) {
         c->flags &= (uint16_t)~PC_CONN_FULL;
@@ -363,8 +364,6 @@ static void conn_flush(struct pc_conn *c)
         kill_conn(c, c->reason);
         return;
     }
-    if (c->out.bytes)
-        c->flags |= PC_CONN_BLOCKED;
     set_events(c);
 }
 
@@ -487,7 +486,8 @@ void pc_conn_run_pending(struct pc_worker *w)
                     finish(c);
             } else if (!(c->flags & PC_CONN_PENDING)) {
                 if (c->svc->cfg->flush_delay > 0 && c->out.bytes &&
-                    !(c->flags & (PC_CONN_CLOSING | PC_CONN_BLOCKED)))
+                    !(c->flags &
+                      (PC_CONN_CLOSING | PC_CONN_BLOCKED | PC_CONN_FULL)))
                     delay_flush(c);
                 else
                     flush_when_writable(c);

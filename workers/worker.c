@@ -387,6 +387,8 @@ static void *worker_main(void *arg)
     stop_accepting(w);
     pc_conn_close_all(w, PC_CLOSE_SHUTDOWN);
     pc_conn_run_pending(w);
+    for (unsigned i = 0; i < w->nsvcs; i++) /* their lists are empty now */
+        ev_timer_stop(w->loop, &w->svcs[i].flush_timer);
     fini_modules(w);
     return NULL;
 }

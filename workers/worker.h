@@ -94,6 +94,7 @@ struct pc_conn {
     struct pc_inbuf *in; /* NULL when there is none */
     uint16_t flags;
     uint8_t reason;     /* why it is closing */
+    uint32_t delayed_at; /* its index in svc->delayed while DELAYED */
     _Alignas(max_align_t) unsigned char state[];
 };
 _Static_assert(sizeof(struct pc_conn) <= 128, "see struct pc_conn");
