@@ -510,13 +510,18 @@ def chat_targets(rows):
         best = min(fit or [(cost(r), x) for x, r in light],
                    key=lambda t: t[0])
         r = best[1]["result"]
+        floor = next((x["result"]["us_per_write"] for x in rows
+                      if chat_kind(x) == "floor" and x.get("lines") == 1 and
+                      "us_per_write" in x["result"]), None)
         lines.append([
             "chat server CPU per delivery at 100 lines/s (best percored "
             "setting with p99 ≤ 10 ms)",
             f"≤ {TARGET_CHAT_LIGHT_US:.0f} µs, p99 ≤ "
             f"{us(TARGET_CHAT_LIGHT_P99_US)}",
             f"{best[0]:.2f} µs, p99 {us(r['latency_us']['p99'])} "
-            f"({best[1]['server']})",
+            f"({best[1]['server']})" + (
+                f"; the kernel alone costs {floor:.2f} µs per one-line "
+                f"write" if floor else ""),
             verdict(best[0] <= TARGET_CHAT_LIGHT_US and
                     r["latency_us"]["p99"] <= TARGET_CHAT_LIGHT_P99_US)])
     return lines
@@ -594,6 +599,26 @@ def section_chat(rows, plotted):
             cells.append(line)
         out.append("Server CPU per delivery at fixed loads, side by side:\n")
         out.append(table(["offered"] + names, cells))
+        floor = {x["lines"]: x["result"] for x in rows
+                 if chat_kind(x) == "floor" and "us_per_line" in x["result"]}
+        if 1 in floor:
+            text = (f"The floor under every row at light load: "
+                    f"`bench-write-floor` (`bench/baselines/write_floor.c`), "
+                    f"with no server at all, writes one 64-byte line to each "
+                    f"of {load[0]['members']} loopback connections 100 times "
+                    f"a second while a reader on the other CPU reads them: "
+                    f"**{floor[1]['us_per_write']:.2f} µs of CPU per "
+                    f"write**. The kernel's TCP path costs that whatever the "
+                    f"size (on loopback it includes the receiver's side, run "
+                    f"in the sender's context), so a server that writes each "
+                    f"line to each member on its own cannot go below it.")
+            if 2 in floor:
+                text += (f" Two lines per write cost "
+                         f"{floor[2]['us_per_write']:.2f} µs, "
+                         f"{floor[2]['us_per_line']:.2f} µs per line: "
+                         f"deliveries that share a write are what makes fan-out "
+                         f"cheap.")
+            out.append(text + "\n")
         busy = sorted({x["rate"] for x in load if ok(x["result"]) and
                        (server(x["result"], "cpu_util") or 0) >= 0.95})
         if busy:
