@@ -520,8 +520,8 @@ def chat_targets(rows):
             f"{us(TARGET_CHAT_LIGHT_P99_US)}",
             f"{best[0]:.2f} µs, p99 {us(r['latency_us']['p99'])} "
             f"({best[1]['server']})" + (
-                f"; the kernel alone costs {floor:.2f} µs per one-line "
-                f"write" if floor else ""),
+                f"; a bare one-line loopback write costs {floor:.2f} µs"
+                if floor else ""),
             verdict(best[0] <= TARGET_CHAT_LIGHT_US and
                     r["latency_us"]["p99"] <= TARGET_CHAT_LIGHT_P99_US)])
     return lines
@@ -602,7 +602,7 @@ def section_chat(rows, plotted):
         floor = {x["lines"]: x["result"] for x in rows
                  if chat_kind(x) == "floor" and "us_per_line" in x["result"]}
         if 1 in floor:
-            text = (f"The floor under every row at light load: "
+            text = (f"The price under every row at light load: "
                     f"`bench-write-floor` (`bench/baselines/write_floor.c`), "
                     f"with no server at all, writes one 64-byte line to each "
                     f"of {load[0]['members']} loopback connections 100 times "
@@ -610,8 +610,10 @@ def section_chat(rows, plotted):
                     f"**{floor[1]['us_per_write']:.2f} µs of CPU per "
                     f"write**. The kernel's TCP path costs that whatever the "
                     f"size (on loopback it includes the receiver's side, run "
-                    f"in the sender's context), so a server that writes each "
-                    f"line to each member on its own cannot go below it.")
+                    f"in the sender's context, and the reader's wake-ups), so "
+                    f"a server that writes each line to each member on its "
+                    f"own pays about that per delivery, give or take how "
+                    f"its readers behave.")
             if 2 in floor:
                 text += (f" Two lines per write cost "
                          f"{floor[2]['us_per_write']:.2f} µs, "
