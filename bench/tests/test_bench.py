@@ -206,14 +206,18 @@ class BenchTest(unittest.TestCase):
         self.assertEqual(chat["expected"], chat["sent"] * 40)
 
     def test_chat_stalled_members_are_cut_and_the_rest_served(self):
-        # A small sendq so the members that stop reading pass it within
-        # the second measured.
-        with Percored(*CHAT, "--set", "chat.sendq=64K",
-                      listeners=(("chat", "chat"),), workers=2) as srv:
+        # Small buffers (sendq and the kernel's) and 1 KB lines, so the
+        # members that stop reading pass sendq within a few dozen lines,
+        # even in a sanitizer build. Open loop at a pace the members that
+        # read keep up with (a closed loop only bounds what the senders
+        # themselves have not heard back).
+        with Percored(*CHAT, "--set", "chat.sendq=48K", "--set",
+                      "chat.sndbuf=4K", listeners=(("chat", "chat"),),
+                      workers=2) as srv:
             status, r = bench("chat", "-a", f":{srv.ports['chat']}",
-                              "--members", 30, "--senders", 2, "-p", 16,
-                              "--stalled", 3, "--rooms", 2, "-t", 2,
-                              "-d", 1, "-w", "0.2")
+                              "--members", 30, "--senders", 2, "-r", 400,
+                              "-s", 1000, "--stalled", 3, "--rooms", 2,
+                              "-t", 2, "-d", 2, "-w", "0.2")
         self.check_report(status, r, "chat")
         chat = r["chat"]
         self.assertEqual(chat["stalled"], 6)
