@@ -12,11 +12,11 @@
  * protocol, Redis pub/sub and NATS. Redis cannot publish on a subscribed
  * connection, so there a sender has a second connection to publish on. */
 #include <errno.h>
-#include <stdio.h>
 #include <poll.h>
-#include <sys/socket.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "chat.h"

@@ -397,32 +397,26 @@ static const struct pc_listener_config *section_owner(const struct pc_section *s
         offsetof(struct pc_listener_config, section));
 }
 
-static bool framework_int(const struct pc_section *s, const char *name,
-                          int64_t *v)
+/* A framework listener key (max_input, idle_timeout...) of s's listener,
+ * found through the same schema that parsed it: the address of its value,
+ * or NULL when name is not a framework key of one of the given types. */
+static const void *framework_value(const struct pc_section *s,
+                                   const char *name, enum key_type a,
+                                   enum key_type b)
 {
-    const struct pc_listener_config *l = section_owner(s);
-    const struct { const char *name; int64_t value; } keys[] = {
-        {"max_input", l->max_input}, {"max_output", l->max_output},
-        {"high_watermark", l->high_watermark},
-        {"low_watermark", l->low_watermark},
-        {"max_connections", l->max_connections}, {"backlog", l->backlog},
-        {"sndbuf", l->sndbuf}, {"rcvbuf", l->rcvbuf},
-    };
-    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
-        if (strcmp(keys[i].name, name) == 0) {
-            *v = keys[i].value;
-            return true;
-        }
-    return false;
+    const struct key_spec *k = s ? spec_find(listener_keys, name) : NULL;
+    if (!k || (k->type != a && k->type != b))
+        return NULL;
+    return (const char *)section_owner(s) + k->off;
 }
 
 int64_t pc_section_int(const struct pc_section *s, const char *name)
 {
     unsigned i;
-    int64_t v;
     if (section_value(s, name, &i))
         return s->values[i].i;
-    return s && framework_int(s, name, &v) ? v : 0;
+    const int64_t *v = framework_value(s, name, K_INT, K_SIZE);
+    return v ? *v : 0;
 }
 
 double pc_section_seconds(const struct pc_section *s, const char *name)
@@ -430,13 +424,8 @@ double pc_section_seconds(const struct pc_section *s, const char *name)
     unsigned i;
     if (section_value(s, name, &i))
         return s->values[i].d;
-    if (!s)
-        return 0;
-    if (strcmp(name, "idle_timeout") == 0)
-        return section_owner(s)->idle_timeout;
-    if (strcmp(name, "flush_delay") == 0)
-        return section_owner(s)->flush_delay;
-    return 0;
+    const double *v = framework_value(s, name, K_SECONDS, K_SECONDS);
+    return v ? *v : 0;
 }
 
 bool pc_section_bool(const struct pc_section *s, const char *name)

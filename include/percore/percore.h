@@ -82,7 +82,7 @@ struct pc_option {
  * that must fit its limits to them: pc_section_int with "max_input",
  * "max_output", "high_watermark", "low_watermark", "max_connections",
  * "backlog", "sndbuf" or "rcvbuf", and pc_section_seconds with
- * "idle_timeout". */
+ * "idle_timeout" or "flush_delay". */
 int64_t pc_section_int(const struct pc_section *s, const char *name);
 double pc_section_seconds(const struct pc_section *s, const char *name);
 bool pc_section_bool(const struct pc_section *s, const char *name);

@@ -96,6 +96,15 @@ static void test_good_file_and_overrides(void **state)
     assert_true(front->idle_timeout == 1.5);
     assert_true(front->flush_delay == 0.005);
     assert_true(cfg.listeners[1].flush_delay == 0); /* off by default */
+    /* Modules read the framework's keys through the section getters, each
+     * getter only the keys of its own type. */
+    assert_int_equal(pc_section_int(&front->section, "max_output"), 2 << 20);
+    assert_int_equal(pc_section_int(&front->section, "backlog"), 64);
+    assert_true(pc_section_seconds(&front->section, "idle_timeout") == 1.5);
+    assert_true(pc_section_seconds(&front->section, "flush_delay") == 0.005);
+    assert_int_equal(pc_section_int(&front->section, "idle_timeout"), 0);
+    assert_true(pc_section_seconds(&front->section, "max_output") == 0);
+    assert_int_equal(pc_section_int(&front->section, "distribution"), 0);
     assert_int_equal(cfg.listeners[1].distribution, PC_DIST_REUSEPORT);
     /* Unix sockets cannot share a port: always the acceptor. */
     assert_string_equal(cfg.listeners[2].name, "extra");
