@@ -163,6 +163,84 @@ void pc_conn_abort(struct pc_conn *c, enum pc_close_reason why)
     kill_conn(c, why);
 }
 
+static void undelay(struct pc_conn *c);
+
+/* A cut connection is on its worker's cut list until it is freed, so
+ * that a peer that never reads cannot keep it open. */
+static void cut_list_add(struct pc_conn *c)
+{
+    struct pc_worker *w = c->svc->w;
+    if (w->ncut == w->cut_cap) {
+        size_t cap = w->cut_cap ? w->cut_cap * 2 : 16;
+        struct pc_conn **a = realloc(w->cut, cap * sizeof *a);
+        if (a)
+            w->cut = a;
+        double *t = a ? realloc(w->cut_at, cap * sizeof *t) : NULL;
+        if (!t) {
+            kill_conn(c, c->reason); /* no room to wait: close now */
+            return;
+        }
+        w->cut_at = t;
+        w->cut_cap = cap;
+    }
+    c->delayed_at = (uint32_t)w->ncut;
+    w->cut[w->ncut] = c;
+    w->cut_at[w->ncut++] = ev_now(CONN_LOOP(c));
+    if (!ev_is_active(&w->cut_timer)) {
+        ev_timer_set(&w->cut_timer, PC_CUT_LINGER / 4, 0.);
+        ev_timer_start(CONN_LOOP(c), &w->cut_timer);
+    }
+}
+
+static void cut_list_remove(struct pc_conn *c)
+{
+    struct pc_worker *w = c->svc->w;
+    size_t i = c->delayed_at;
+    if (i >= w->ncut || w->cut[i] != c)
+        return; /* never listed (out of memory) */
+    size_t last = --w->ncut;
+    w->cut[i] = w->cut[last];
+    w->cut_at[i] = w->cut_at[last];
+    w->cut[i]->delayed_at = (uint32_t)i;
+}
+
+void pc_conn_expire_cut(struct pc_worker *w)
+{
+    ev_tstamp now = ev_now(w->loop);
+    for (size_t i = 0; i < w->ncut; i++)
+        if (now - w->cut_at[i] >= PC_CUT_LINGER)
+            kill_conn(w->cut[i], w->cut[i]->reason); /* freed later */
+    if (w->ncut) {
+        ev_timer_set(&w->cut_timer, PC_CUT_LINGER / 4, 0.);
+        ev_timer_start(w->loop, &w->cut_timer);
+    }
+}
+
+void pc_conn_cut(struct pc_conn *c, enum pc_close_reason why)
+{
+    if (c->flags & (PC_CONN_DEAD | PC_CONN_CUT))
+        return;
+    undelay(c); /* written at once, like every closing connection */
+    size_t before = c->out.bytes;
+    pc_outq_cut(&c->out);
+    const struct pc_proto *p = c->svc->proto;
+    if (p->goodbye) {
+        char text[512];
+        size_t n = p->goodbye(c, why, text, sizeof text);
+        if (n > sizeof text)
+            n = sizeof text;
+        if (n && pc_outq_copy(&c->out, text, n) < 0)
+            pc_log(PC_LOG_DEBUG, "connection %llu: no memory for its goodbye",
+                   (unsigned long long)c->id);
+    }
+    account_output(c, before);
+    c->flags |= PC_CONN_CLOSING | PC_CONN_CUT;
+    c->reason = (uint8_t)why;
+    mark_pending(c);
+    set_events(c);
+    cut_list_add(c);
+}
+
 /* ---- delayed flushes ------------------------------------------------- */
 
 static void conn_flush(struct pc_conn *c);
@@ -220,7 +298,10 @@ static void finish(struct pc_conn *c)
     struct pc_service *s = c->svc;
     struct pc_worker *w = s->w;
     enum pc_close_reason why = (enum pc_close_reason)c->reason;
-    undelay(c);
+    if (c->flags & PC_CONN_CUT)
+        cut_list_remove(c);
+    else
+        undelay(c);
     if (s->proto->on_close)
         s->proto->on_close(c, why);
     close(c->io.fd);
@@ -401,7 +482,7 @@ static int write_check(struct pc_conn *c, size_t len)
         pc_log(PC_LOG_DEBUG, "connection %llu: output queue over max_output "
                "(%zu + %zu bytes), closing", (unsigned long long)c->id,
                c->out.bytes, len);
-        kill_conn(c, PC_CLOSE_OUTPUT_LIMIT);
+        pc_conn_cut(c, PC_CLOSE_OUTPUT_LIMIT);
         return -ENOBUFS;
     }
     return 0;

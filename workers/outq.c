@@ -20,19 +20,36 @@ static struct pc_sbuf **seg_refs(struct pc_outseg *s)
     return (struct pc_sbuf **)(void *)s->data;
 }
 
+/* The unit ends of a segment of owned bytes: ends(s)[-1 - i] is where
+ * unit i ends. The array grows down from the end of data[]. */
+static uint32_t *unit_ends(struct pc_outseg *s)
+{
+    return (uint32_t *)(void *)(s->data + s->cap);
+}
+
+static void append_unit(struct pc_outseg *s, const void *data, size_t len)
+{
+    memcpy(s->data + s->len, data, len);
+    s->len += (uint32_t)len;
+    unit_ends(s)[-1 - (int64_t)s->part++] = s->len;
+}
+
 int pc_outq_copy(struct pc_outq *q, const void *data, size_t len)
 {
+    const size_t end = sizeof(uint32_t);
     struct pc_outseg *t = q->tail;
-    if (t && !t->refs && t->cap - t->len >= len) {
-        memcpy(t->data + t->len, data, len);
-        t->len += (uint32_t)len;
+    if (t && !t->refs &&
+        t->cap - t->len >= len + (size_t)(t->part + 1) * end) {
+        append_unit(t, data, len);
         q->bytes += len;
         return 0;
     }
     /* Large writes get a segment of their own size; small ones share a
-     * chunk so a burst of tiny writes leaves as one iovec. */
-    size_t cap = len > PC_OUTQ_CHUNK - sizeof *t ? len
-                                                 : PC_OUTQ_CHUNK - sizeof *t;
+     * chunk so a burst of tiny writes leaves as one iovec. The size stays
+     * a multiple of 4, for the unit ends. */
+    size_t cap = PC_OUTQ_CHUNK - sizeof *t;
+    if (len + end > cap)
+        cap = (len + 2 * end - 1) / end * end;
     if (cap > UINT32_MAX)
         return -ENOMEM;
     struct pc_outseg *s = malloc(sizeof *s + cap);
@@ -40,10 +57,10 @@ int pc_outq_copy(struct pc_outq *q, const void *data, size_t len)
         return -ENOMEM;
     s->refs = 0;
     s->off = 0;
-    s->len = (uint32_t)len;
+    s->len = 0;
     s->cap = (uint32_t)cap;
     s->part = 0;
-    memcpy(s->data, data, len);
+    append_unit(s, data, len);
     seg_link(q, s);
     q->bytes += len;
     return 0;
@@ -160,6 +177,44 @@ long pc_outq_flush(struct pc_outq *q, int fd)
             return total; /* the socket buffer is full */
     }
     return total;
+}
+
+void pc_outq_cut(struct pc_outq *q)
+{
+    struct pc_outseg *h = q->head;
+    if (!h)
+        return;
+    bool begun = h->refs ? h->part > 0 : h->off > 0;
+    if (!begun) {
+        pc_outq_clear(q);
+        return;
+    }
+    /* Keep the head's unit in flight, free what follows it. */
+    for (struct pc_outseg *s = h->next, *next; s; s = next) {
+        next = s->next;
+        seg_free(s);
+    }
+    h->next = NULL;
+    q->tail = h;
+    if (h->refs) {
+        struct pc_sbuf **refs = seg_refs(h);
+        for (uint32_t i = h->off + 1; i < h->len; i++)
+            pc_sbuf_unref(refs[i]);
+        h->len = h->off + 1;
+        q->bytes = refs[h->off]->len - h->part;
+        return;
+    }
+    uint32_t *ends = unit_ends(h), i = 0;
+    while (i < h->part && ends[-1 - (int64_t)i] <= h->off)
+        i++;
+    if (i > 0 && ends[-(int64_t)i] == h->off) { /* a unit ended right there */
+        pc_outq_clear(q);
+        return;
+    }
+    /* off < len, so off is inside unit i: it has begun to leave. */
+    h->len = ends[-1 - (int64_t)i];
+    h->part = i + 1;
+    q->bytes = h->len - h->off;
 }
 
 void pc_outq_clear(struct pc_outq *q)

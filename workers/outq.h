@@ -20,13 +20,18 @@
 /* A fan-out queues one reference per member per message, so references
  * are kept in blocks, not one allocation each: no malloc per delivery,
  * and writev's iovecs are built from consecutive memory. */
+/* Each write is a unit (a line, a frame): a cut (pc_outq_cut) finishes
+ * the unit whose first bytes have left and drops whole units only. A
+ * reference is one unit; a segment of owned bytes keeps where each of its
+ * units ends in a small array at the end of data[], growing down. */
 struct pc_outseg {
     struct pc_outseg *next;
     uint32_t refs;  /* 0: owned bytes in data[]; else capacity in refs */
     uint32_t off;   /* bytes: first not sent; refs: first reference left */
     uint32_t len;   /* bytes: end of the bytes; refs: references stored */
-    uint32_t cap;   /* bytes: size of data[] */
-    uint32_t part;  /* refs: bytes of the first reference already sent */
+    uint32_t cap;   /* bytes: size of data[], unit ends included */
+    uint32_t part;  /* refs: bytes of the first reference already sent;
+                       bytes: units stored (ends at the end of data[]) */
     _Alignas(void *) char data[];
 };
 
@@ -47,6 +52,9 @@ int pc_outq_share(struct pc_outq *q, struct pc_sbuf *b);
 /* Writes as much as the socket takes. Returns bytes written (0 if the
  * queue is empty or the socket is full) or -errno on a socket error. */
 long pc_outq_flush(struct pc_outq *q, int fd);
+/* Drops every unit that has not begun to leave: what stays is the rest
+ * of a unit cut in two by a partial write, if any. */
+void pc_outq_cut(struct pc_outq *q);
 /* Drops everything queued. */
 void pc_outq_clear(struct pc_outq *q);
 

@@ -278,6 +278,13 @@ static void idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
     pc_conn_expire_idle(t->data);
 }
 
+static void cut_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    pc_conn_expire_cut(t->data);
+}
+
 int pc_worker_create(struct pc_worker *w, struct pc_server *srv, unsigned id,
                      unsigned count, unsigned backend)
 {
@@ -302,6 +309,8 @@ int pc_worker_create(struct pc_worker *w, struct pc_server *srv, unsigned id,
     w->idle_timer.data = w;
     ev_init(&w->drain_timer, drain_cb);
     w->drain_timer.data = w;
+    ev_init(&w->cut_timer, cut_cb);
+    w->cut_timer.data = w;
     w->nsvcs = srv->cfg->nlisteners;
     w->svcs = calloc(w->nsvcs, sizeof *w->svcs);
     if (!w->svcs)
@@ -389,6 +398,7 @@ static void *worker_main(void *arg)
     pc_conn_run_pending(w);
     for (unsigned i = 0; i < w->nsvcs; i++) /* their lists are empty now */
         ev_timer_stop(w->loop, &w->svcs[i].flush_timer);
+    ev_timer_stop(w->loop, &w->cut_timer);
     fini_modules(w);
     return NULL;
 }
@@ -426,6 +436,9 @@ void pc_worker_destroy(struct pc_worker *w)
     for (unsigned i = 0; i < w->nsvcs; i++)
         free(w->svcs[i].delayed);
     free(w->svcs);
+    free(w->slots);
+    free(w->cut);
+    free(w->cut_at);
     ev_loop_destroy(w->loop);
 }
 
@@ -439,6 +452,22 @@ unsigned pc_worker_id(const struct pc_worker *w)
 unsigned pc_worker_count(const struct pc_worker *w)
 {
     return w->count;
+}
+
+void **pc_worker_slot(struct pc_worker *w, const void *key)
+{
+    for (unsigned i = 0; i < w->nslots; i++)
+        if (w->slots[i].key == key)
+            return &w->slots[i].value;
+    /* A handful of keys per process (one per shared library of modules):
+     * a linear array is enough. */
+    struct pc_worker_slot *grown =
+        realloc(w->slots, (w->nslots + 1) * sizeof *grown);
+    if (!grown)
+        return NULL;
+    w->slots = grown;
+    w->slots[w->nslots] = (struct pc_worker_slot){key, NULL};
+    return &w->slots[w->nslots++].value;
 }
 
 double pc_worker_now(struct pc_worker *w)

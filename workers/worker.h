@@ -74,6 +74,7 @@ enum pc_conn_flag {
     PC_CONN_DELAYED = 1 << 6,   /* on its service's delayed list */
     PC_CONN_BLOCKED = 1 << 7,   /* the socket refused bytes: wait for
                                    EV_WRITE before trying again */
+    PC_CONN_CUT = 1 << 8,       /* pc_conn_cut: the goodbye is queued */
 };
 
 /* Input a module left unconsumed; allocated only while there is some. */
@@ -99,6 +100,10 @@ struct pc_conn {
 };
 _Static_assert(sizeof(struct pc_conn) <= 128, "see struct pc_conn");
 
+/* How long a cut connection may take to send its last unit and goodbye
+ * to a peer that reads slowly or not at all. */
+#define PC_CUT_LINGER 2.0
+
 struct pc_worker {
     unsigned id, count;
     int cpu;
@@ -118,6 +123,13 @@ struct pc_worker {
     struct pc_conn **pending, **pending_spare;
     size_t npending, pending_cap;
     struct pc_conn *graveyard;  /* closed, freed before blocking */
+    /* Cut connections sending their last unit and goodbye, each closed
+     * PC_CUT_LINGER seconds after its cut at the latest (index in the
+     * connection's delayed_at: a cut connection is never delayed). */
+    struct pc_conn **cut;
+    double *cut_at;
+    size_t ncut, cut_cap;
+    ev_timer cut_timer;
     struct pc_service *svcs;
     unsigned nsvcs;
     uint64_t next_conn_id;
@@ -126,6 +138,9 @@ struct pc_worker {
     bool draining;
     bool drained;               /* counted in srv->workers_drained */
     struct pc_stats stats;      /* any thread reads */
+    /* pc_worker_slot: state modules of several listeners share here. */
+    struct pc_worker_slot { const void *key; void *value; } *slots;
+    unsigned nslots;
 };
 
 /* Creates worker `id` of `count` (loop, mailbox, services). Main thread. */
@@ -168,6 +183,8 @@ void pc_conn_flush_delayed(struct pc_service *s);
 /* Closes connections idle past their listener's timeout and re-arms the
  * worker's idle timer. Worker thread. */
 void pc_conn_expire_idle(struct pc_worker *w);
+/* Closes cut connections past their linger. Worker thread (cut_timer). */
+void pc_conn_expire_cut(struct pc_worker *w);
 /* Closes every connection of w with `why`. Worker thread. */
 void pc_conn_close_all(struct pc_worker *w, enum pc_close_reason why);
 

@@ -32,7 +32,7 @@ extern "C" {
 
 /* Bumped whenever struct pc_proto or any structure below changes layout; a
  * module built against another value is refused at load time. */
-#define PC_PROTO_ABI 0x70630002u
+#define PC_PROTO_ABI 0x70630003u
 
 struct pc_worker;
 struct pc_conn;
@@ -164,6 +164,14 @@ struct pc_proto {
     /* Written (best effort) to a connection refused because a connection
      * limit was reached, before it is closed. NULL: close silently. */
     const char *refuse_text;
+
+    /* The last bytes for a connection the framework or the module cuts
+     * (pc_conn_cut; over max_output): writes at most size bytes of the
+     * protocol's farewell for `why` into buf and returns how many. Called
+     * on the connection's worker; the connection may not be written to
+     * from here. May be NULL: nothing is added. */
+    size_t (*goodbye)(struct pc_conn *c, enum pc_close_reason why, char *buf,
+                      size_t size);
 };
 
 /* ---- connections ----------------------------------------------------- */
@@ -203,6 +211,15 @@ size_t pc_conn_queued(const struct pc_conn *c);
  * other than the one the callback is for, and twice. */
 void pc_conn_abort(struct pc_conn *c, enum pc_close_reason why);
 
+/* Ends c on a unit boundary: each pc_conn_write or pc_conn_write_shared
+ * call is one unit (a line, a frame). A unit whose first bytes have
+ * left is finished, every later one dropped, then the module's goodbye
+ * (struct pc_proto) is queued and c closes once that is sent, reporting
+ * `why`; a peer that never reads is closed by its idle timeout. For a
+ * peer over a limit that must still receive whole units. Safe from any
+ * callback, also twice (the second does nothing). */
+void pc_conn_cut(struct pc_conn *c, enum pc_close_reason why);
+
 /* Closes c after its queued output has been sent (or at once, if the
  * peer is gone). Safe from any callback, also twice; the framework frees c
  * after the current callback returns and calls on_close once. */
@@ -233,6 +250,14 @@ int pc_conn_write_shared(struct pc_conn *c, struct pc_sbuf *b);
 /* 0 .. pc_worker_count()-1. Any thread. */
 unsigned pc_worker_id(const struct pc_worker *w);
 unsigned pc_worker_count(const struct pc_worker *w);
+
+/* Per-worker state that the modules of several listeners share: one
+ * pointer, NULL at first, for each distinct key (the address of a static
+ * object of the code that shares it, such as the room core the chat and
+ * irc faces are built on). Whoever stores a value frees it; the slot
+ * itself lives as long as the worker. Worker thread only. NULL on out of
+ * memory. */
+void **pc_worker_slot(struct pc_worker *w, const void *key);
 
 /* A timer on a worker's loop. Embed it in module state; the callback runs
  * on the worker that started it. Worker thread only. */

@@ -1,177 +1,43 @@
-/* The chat module: a line chat whose rooms span every worker.
- *
- * Nothing is shared between workers; everything that crosses goes as a
- * message (pc_post), which is FIFO per pair of workers. Two kinds of owner
- * make the global guarantees:
- *  - a room's home worker (chat_home_of(room)) holds its members and
- *    numbers its lines: every join, part, rename and line of the room
- *    passes through it, and it sends each line once to every worker with
- *    members, which writes one shared buffer to its local members. One
- *    sequencer and FIFO links give every member the same order;
- *  - a nick's owner worker (chat_home_of(nick)) holds who has the nick:
- *    claims for one nick meet there, so exactly one of two racing wins.
- * A message for the sender's own worker is handled at once instead of
- * posted, which keeps the same order (a worker is one thread) and saves
- * the mailbox round trip for rooms homed where their members are. */
+/* The chat face: percore's line protocol (docs/protocols/chat.md) over
+ * the room core. It parses lines into requests and renders the core's
+ * events and answers as lines; rooms, nicks, order, sendq and flood rules
+ * are the core's (protocols/room/room.h), shared with the irc face. A
+ * chat member is in one room at a time. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "percore/percore.h"
-#include "protocols/chat/bucket.h"
 #include "protocols/chat/line.h"
-#include "protocols/chat/map.h"
-#include "protocols/chat/rooms.h"
+#include "protocols/irc/text.h"
+#include "protocols/room/room.h"
 
 struct chat_options {
+    struct room_limits limits;
     size_t max_line;
-    size_t sendq;
-    double flood_rate, flood_burst;
-    char default_room[CHAT_ROOM_MAX + 1];
-};
-
-/* Who holds a nick, at the nick's owner worker. */
-struct chat_nick {
-    char nick[CHAT_NICK_MAX + 1]; /* first: the map's key */
-    uint64_t conn;
-    unsigned worker;
+    char default_room[ROOM_NAME_MAX + 1];
 };
 
 struct chat_worker {
-    struct pc_worker *w;
-    unsigned id, nworkers, service;
+    struct room_core *core;
     struct chat_options opt;
-    uint64_t guests;       /* nicks generated here */
-    struct chat_map conns; /* conn id -> struct chat_conn, this worker's */
-    struct chat_map nicks; /* nick -> struct chat_nick, nicks owned here */
-    struct chat_home home; /* rooms homed here */
-    struct chat_local local; /* rooms with members here */
-};
-
-/* A /rooms answer being gathered from every worker. */
-struct chat_rooms_query {
-    unsigned pending;
-    size_t len;
-    char *text;
 };
 
 struct chat_conn {
-    struct pc_conn *c;
-    struct chat_worker *cw;
-    uint64_t id;
-    struct chat_link link;         /* on `local`'s list */
-    struct chat_local_room *local; /* NULL until the home acknowledged */
-    uint32_t join_gen;             /* tells a stale acknowledgement */
-    bool in_room;                  /* joined (maybe not yet acknowledged) */
-    bool discarding;               /* inside an over-long line */
-    bool claiming;                 /* a /nick is on its way */
-    bool quitting;                 /* /quit: ignore what follows */
-    bool answer_due;   /* a command waits for another worker's answer */
-    bool flood_wait;   /* the bucket is empty: the flood timer runs */
-    char nick[CHAT_NICK_MAX + 1];
-    char room[CHAT_ROOM_MAX + 1];
-    char next_room[CHAT_ROOM_MAX + 1]; /* /join waiting for its leave */
+    struct room_user u; /* first: the core's part */
+    char room[ROOM_NAME_MAX + 1];      /* "" when in no room */
+    char next_room[ROOM_NAME_MAX + 1]; /* /join waiting for its part */
+    char next_key[ROOM_KEY_MAX + 1];
+    bool greeting;   /* the default room's join: no "OK join" */
+    bool discarding; /* inside an over-long line */
+    bool quitting;   /* /quit: ignore what follows */
     char *quit_reason;
-    struct chat_rooms_query *rooms;
-    struct chat_bucket bucket;
-    struct pc_timer flood_timer;
 };
-
-enum chat_op {
-    OP_CLAIM,        /* to nick owner: conn wants nick (flag: generated) */
-    OP_CLAIM_RESULT, /* to conn's worker: flag = granted */
-    OP_RELEASE,      /* to nick owner: conn gives nick up */
-    OP_JOIN,         /* to room home: conn (nick) joins */
-    OP_JOIN_ACK,     /* to conn's worker: list it locally from now on */
-    OP_LEAVE,        /* to room home: conn leaves; text: the notice;
-                        flag: answer with OP_LEAVE_ACK */
-    OP_LEAVE_ACK,    /* to conn's worker: unlist it from now on */
-    OP_SAY,          /* to room home: text is the line to number and send */
-    OP_RENAME,       /* to room home: conn is now nick (was other) */
-    OP_FANOUT,       /* to a member worker: write text to local members */
-    OP_PRIVATE,      /* to nick owner of `other`: deliver text to it */
-    OP_REPLY,        /* to conn's worker: write text to conn */
-    OP_WHO,          /* to room home: answer conn with the member list */
-    OP_ROOMS_ASK,    /* to every worker: answer conn with your home rooms */
-    OP_ROOMS_ANSWER, /* to conn's worker: text holds " room(n)" entries */
-};
-
-struct chat_msg {
-    struct pc_msg base; /* first: the framework's part */
-    uint8_t op;
-    uint8_t flag;
-    unsigned worker;    /* the worker of conn */
-    uint32_t gen;
-    uint64_t conn;
-    char nick[CHAT_NICK_MAX + 1];
-    char room[CHAT_ROOM_MAX + 1];
-    char other[CHAT_NICK_MAX + 1];
-    uint32_t len;
-    char text[];
-};
-
-static void msg_destroy(struct pc_msg *m)
-{
-    free(m);
-}
-
-static struct chat_msg *msg_new(struct chat_worker *cw, enum chat_op op,
-                                const char *text, size_t len)
-{
-    struct chat_msg *m = malloc(sizeof *m + len + 1);
-    if (!m) {
-        pc_log(PC_LOG_ERR, "chat: out of memory for a message");
-        return NULL;
-    }
-    memset(m, 0, sizeof *m);
-    m->base.service = cw->service;
-    m->base.destroy = msg_destroy;
-    m->op = (uint8_t)op;
-    m->worker = cw->id;
-    m->len = (uint32_t)len;
-    if (text && len)
-        memcpy(m->text, text, len);
-    m->text[len] = '\0';
-    return m;
-}
-
-static void handle(struct chat_worker *cw, struct chat_msg *m);
-
-static void msg_send(struct chat_worker *cw, unsigned to, struct chat_msg *m)
-{
-    if (!m)
-        return;
-    if (to == cw->id) {
-        handle(cw, m);
-        free(m);
-        return;
-    }
-    pc_post(cw->w, to, &m->base);
-}
-
-/* ---- connections by id ---------------------------------------------- */
-
-static bool conn_eq(const void *value, const void *key)
-{
-    return ((const struct chat_conn *)value)->id == *(const uint64_t *)key;
-}
-
-static struct chat_conn *conn_find(struct chat_worker *cw, uint64_t id)
-{
-    return chat_map_get(&cw->conns, chat_hash_u64(id), &id, conn_eq);
-}
-
-static bool nick_eq(const void *value, const void *key)
-{
-    return strcmp(value, key) == 0;
-}
-
-/* ---- writing -------------------------------------------------------- */
 
 static void put(struct chat_conn *cc, const char *text, size_t len)
 {
-    pc_conn_write(cc->c, text, len);
+    room_write(&cc->u, text, len);
 }
 
 static void putf(struct chat_conn *cc, const char *fmt, ...)
@@ -179,7 +45,7 @@ static void putf(struct chat_conn *cc, const char *fmt, ...)
 
 static void putf(struct chat_conn *cc, const char *fmt, ...)
 {
-    char buf[512];
+    char buf[1024];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(buf, sizeof buf, fmt, ap);
@@ -191,149 +57,253 @@ static void putf(struct chat_conn *cc, const char *fmt, ...)
     put(cc, buf, (size_t)n);
 }
 
-/* Input is held while a command waits for another worker's answer, so
- * answers come in the order of the commands and a line after /nick is
- * said with the new nick; and while flood control makes a line wait. */
-static void await_answer(struct chat_conn *cc)
+/* ---- rendering the core's events ------------------------------------------ */
+
+/* Text from other faces may carry IRC formatting, which chat forbids
+ * (no control bytes reach a chat screen): it is removed, and a line left
+ * with other control bytes is not shown. */
+static size_t plain(const char *text, size_t len, char *out)
 {
-    cc->answer_due = true;
-    pc_conn_hold_input(cc->c);
+    size_t n = irc_strip_formatting(text, len, out);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)out[i] < 0x20 && out[i] != '\t')
+            return 0;
+    return n;
 }
 
-static void answer_arrived(struct chat_conn *cc)
+static int render(const struct room_event *ev, const char *me, char *buf,
+                  size_t size)
 {
-    cc->answer_due = false;
-    if (!cc->flood_wait)
-        pc_conn_resume_input(cc->c);
+    char *text = malloc(ev->len + 1);
+    size_t n = text ? plain(ev->text, ev->len, text) : 0;
+    int r = -1;
+    const char *room = ev->room, *who = ev->nick;
+    switch (ev->kind) {
+    case ROOM_EV_SAY:
+        if (n)
+            r = room ? snprintf(buf, size, "%s: %.*s\n", who, (int)n, text)
+                     : snprintf(buf, size, "%s -> %s: %.*s\n", who, me,
+                                (int)n, text);
+        break;
+    case ROOM_EV_ACTION:
+        if (n)
+            r = room ? snprintf(buf, size, "* %s %.*s\n", who, (int)n, text)
+                     : snprintf(buf, size, "* %s -> %s %.*s\n", who, me,
+                                (int)n, text);
+        break;
+    case ROOM_EV_NOTICE:
+        if (n)
+            r = snprintf(buf, size, "-%s- %.*s\n", who, (int)n, text);
+        break;
+    case ROOM_EV_CTCP:
+        break; /* requests for IRC clients' software */
+    case ROOM_EV_JOIN:
+        r = snprintf(buf, size, "*** %s joined %s\n", who, room);
+        break;
+    case ROOM_EV_PART:
+        r = n ? snprintf(buf, size, "*** %s left %s (%.*s)\n", who, room,
+                         (int)n, text)
+              : snprintf(buf, size, "*** %s left %s\n", who, room);
+        break;
+    case ROOM_EV_QUIT:
+        r = snprintf(buf, size, "*** %s quit (%.*s)\n", who, (int)n, text);
+        break;
+    case ROOM_EV_NICK:
+        r = snprintf(buf, size, "*** %s is now known as %s\n", who,
+                     ev->target);
+        break;
+    case ROOM_EV_TOPIC:
+        r = snprintf(buf, size, "*** %s set the topic of %s to: %.*s\n", who,
+                     room, (int)n, text);
+        break;
+    case ROOM_EV_MODE:
+        r = snprintf(buf, size, "*** %s sets mode %.*s on %s\n", who, (int)n,
+                     text, room);
+        break;
+    case ROOM_EV_KICK:
+        r = snprintf(buf, size, "*** %s was kicked from %s by %s (%.*s)\n",
+                     ev->target, room, who, (int)n, text);
+        break;
+    case ROOM_EV_INVITE:
+        r = snprintf(buf, size, "*** %s invites you to join %s\n", who, room);
+        break;
+    }
+    free(text);
+    if (r >= (int)size) /* keep the line end of a cut line */
+        r = (int)size - 1, buf[r - 1] = '\n';
+    return r;
 }
 
-/* A line for a room's local members: one shared buffer, one reference
- * per member. A member already holding sendq bytes is cut off instead. */
-static void deliver_local(struct chat_worker *cw, const char *room,
-                          const char *text, size_t len)
+static void chat_deliver(struct room_user *u, const struct room_event *ev,
+                         struct pc_sbuf **cache)
 {
-    struct chat_local_room *r = chat_local_find(&cw->local, room);
-    if (!r)
-        return;
-    struct pc_sbuf *b = pc_sbuf_new(len);
-    if (!b) {
-        pc_log(PC_LOG_ERR, "chat: out of memory for a line to %s", room);
+    struct chat_conn *cc = (struct chat_conn *)u;
+    if (ev->kind == ROOM_EV_KICK && ev->room &&
+        strcmp(ev->target, u->nick) == 0)
+        cc->room[0] = '\0'; /* the core unlists us right after */
+    if (!ev->room) { /* to one user: no sharing */
+        char buf[4200];
+        int n = render(ev, u->nick, buf, sizeof buf);
+        if (n > 0)
+            put(cc, buf, (size_t)n);
         return;
     }
-    memcpy(b->data, text, len);
-    size_t limit = cw->opt.sendq;
-    for (struct chat_link *l = r->head.next; l != &r->head; l = l->next) {
-        struct chat_conn *cc =
-            (struct chat_conn *)((char *)l - offsetof(struct chat_conn, link));
-        if (pc_conn_queued(cc->c) + len > limit)
-            pc_conn_abort(cc->c, PC_CLOSE_OUTPUT_LIMIT);
+    if (!cache[0]) {
+        size_t size = ev->len + 3 * ROOM_NICK_MAX + ROOM_NAME_MAX + 64;
+        char *buf = malloc(size);
+        int n = buf ? render(ev, u->nick, buf, size) : -1;
+        if (n > 0 && (cache[0] = pc_sbuf_new((size_t)n)))
+            memcpy(cache[0]->data, buf, (size_t)n);
+        free(buf);
+        if (!cache[0])
+            return;
+    }
+    room_write_shared(u, cache[0]);
+}
+
+/* ---- answers --------------------------------------------------------------- */
+
+static const char *refusal(enum room_status st)
+{
+    switch (st) {
+    case ROOM_BANNED: return "you are banned from";
+    case ROOM_INVITE_ONLY: return "an invitation is needed for";
+    case ROOM_BAD_KEY: return "a key is needed for (/join ROOM KEY)";
+    case ROOM_FULL: return "there is no room left in";
+    case ROOM_ALREADY_MEMBER: return "you are already in";
+    case ROOM_NO_MEMORY: return "out of memory joining";
+    default: return "cannot join";
+    }
+}
+
+static void answer_rooms(struct chat_conn *cc, const struct room_answer *a);
+
+static void chat_answer(struct room_user *u, const struct room_answer *a)
+{
+    struct chat_conn *cc = (struct chat_conn *)u;
+    switch (a->kind) {
+    case ROOM_ANS_NICK:
+        if (a->status == ROOM_OK)
+            putf(cc, "OK nick %s\n", a->nick);
         else
-            pc_conn_write_shared(cc->c, b);
-    }
-    pc_sbuf_unref(b);
-}
-
-/* At a room's home: one line to every worker with members, in order. */
-static void fanout(struct chat_worker *cw, struct chat_home_room *r,
-                   const char *text, size_t len)
-{
-    r->lines++;
-    for (unsigned i = 0; i < cw->nworkers; i++) {
-        if (!r->per_worker[i])
-            continue;
-        if (i == cw->id) {
-            deliver_local(cw, r->name, text, len);
-            continue;
+            putf(cc, "ERR nick %s is taken\n", a->nick);
+        return;
+    case ROOM_ANS_JOIN:
+        if (a->status != ROOM_OK) {
+            putf(cc, "ERR %s %s\n", refusal(a->status), a->room);
+            cc->greeting = false;
+            return;
         }
-        struct chat_msg *m = msg_new(cw, OP_FANOUT, text, len);
-        if (m)
-            memcpy(m->room, r->name, sizeof m->room);
-        msg_send(cw, i, m);
+        snprintf(cc->room, sizeof cc->room, "%s", a->room);
+        if (!cc->greeting)
+            putf(cc, "OK join %s\n", a->room);
+        cc->greeting = false;
+        return;
+    case ROOM_ANS_PART:
+        cc->room[0] = '\0';
+        if (cc->next_room[0]) { /* a /join: its answer is the OK join */
+            room_join(u, cc->next_room, cc->next_key, false);
+            cc->next_room[0] = '\0';
+            return;
+        }
+        if (a->status == ROOM_OK)
+            putf(cc, "OK part %s\n", a->room);
+        else
+            putf(cc, "ERR you are not in a room\n");
+        return;
+    case ROOM_ANS_SAID:
+        if (a->status == ROOM_OK)
+            putf(cc, "OK msg %s\n", a->nick);
+        else
+            putf(cc, "ERR no such nick %s\n", a->nick);
+        return;
+    case ROOM_ANS_NAMES:
+        if (a->status != ROOM_OK) {
+            putf(cc, "ERR you are not in a room\n");
+            return;
+        }
+        putf(cc, "OK who %s %u:", a->room, a->nmembers);
+        for (unsigned i = 0; i < a->nmembers; i++)
+            putf(cc, " %s", a->members[i].nick);
+        put(cc, "\n", 1);
+        return;
+    case ROOM_ANS_ROOMS:
+        answer_rooms(cc, a);
+        return;
+    case ROOM_ANS_CANNOT_SPEAK:
+        putf(cc, "ERR you cannot speak in %s now\n", a->room);
+        return;
+    default:
+        return; /* chat asks nothing else */
     }
 }
 
-/* ---- rooms, from a member's worker ---------------------------------- */
-
-static void unlist(struct chat_conn *cc)
+/* "name members topic\n" lines into "OK rooms N: name(members) ...". */
+static int cmp_str(const void *a, const void *b)
 {
-    if (cc->local)
-        chat_local_remove(&cc->cw->local, cc->local, &cc->link);
-    cc->local = NULL;
-    cc->in_room = false;
+    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Leaving mirrors joining: a member that parts stays listed until the home
- * answers (acknowledged), so it gets every line numbered before its leave,
- * as every other member does. A closing connection goes at once and the
- * home is only told. */
-static void leave_room(struct chat_conn *cc, const char *notice_fmt,
-                       const char *why, bool acknowledged)
+static void answer_rooms(struct chat_conn *cc, const struct room_answer *a)
 {
-    struct chat_worker *cw = cc->cw;
-    if (!cc->in_room)
+    char *text = strndup(a->text, a->len);
+    size_t count = 0;
+    for (size_t i = 0; i < a->len; i++)
+        count += a->text[i] == '\n';
+    char **lines = malloc((count + 1) * sizeof *lines);
+    if (!text || !lines) {
+        putf(cc, "ERR out of memory\n");
+        free(text);
+        free(lines);
         return;
-    if (!acknowledged)
-        unlist(cc);
-    char notice[CHAT_NICK_MAX + CHAT_ROOM_MAX + 256];
-    int n = snprintf(notice, sizeof notice, notice_fmt, cc->nick,
-                     why ? why : cc->room);
-    if (n < 0 || (size_t)n >= sizeof notice)
-        n = snprintf(notice, sizeof notice, "*** %s quit\n", cc->nick);
-    struct chat_msg *m = msg_new(cw, OP_LEAVE, notice, (size_t)n);
-    if (m) {
-        m->conn = cc->id;
-        m->flag = acknowledged;
-        memcpy(m->room, cc->room, sizeof m->room);
     }
-    msg_send(cw, chat_home_of(cc->room, cw->nworkers), m);
+    size_t k = 0;
+    for (char *save = NULL, *l = strtok_r(text, "\n", &save); l;
+         l = strtok_r(NULL, "\n", &save))
+        lines[k++] = l;
+    qsort(lines, k, sizeof *lines, cmp_str);
+    size_t size = 64 + k * (ROOM_NAME_MAX + 16);
+    char *out = malloc(size);
+    if (out) {
+        size_t len = (size_t)snprintf(out, size, "OK rooms %zu:", k);
+        for (size_t i = 0; i < k; i++) {
+            char name[ROOM_NAME_MAX + 1];
+            unsigned members = 0;
+            if (sscanf(lines[i], "%32s %u", name, &members) == 2)
+                len += (size_t)snprintf(out + len, size - len, " %s(%u)",
+                                        name, members);
+        }
+        out[len++] = '\n';
+        put(cc, out, len); /* one write: one unit */
+    }
+    free(out);
+    free(lines);
+    free(text);
 }
 
-static void join_room(struct chat_conn *cc, const char *room, bool greeting)
-{
-    struct chat_worker *cw = cc->cw;
-    snprintf(cc->room, sizeof cc->room, "%s", room);
-    cc->in_room = true;
-    cc->join_gen++;
-    struct chat_msg *m = msg_new(cw, OP_JOIN, NULL, 0);
-    if (!m)
-        return;
-    m->conn = cc->id;
-    m->gen = cc->join_gen;
-    m->flag = greeting;
-    memcpy(m->nick, cc->nick, sizeof m->nick);
-    memcpy(m->room, cc->room, sizeof m->room);
-    msg_send(cw, chat_home_of(room, cw->nworkers), m);
-}
+static const struct room_face chat_face = {
+    .name = "chat",
+    .deliver = chat_deliver,
+    .answer = chat_answer,
+};
 
-/* ---- commands ------------------------------------------------------- */
+/* ---- commands ------------------------------------------------------------- */
 
-static void say(struct chat_conn *cc, const char *fmt, const char *text,
-                size_t len)
+static void say(struct chat_conn *cc, enum room_event_kind kind,
+                const char *text, size_t len)
 {
-    struct chat_worker *cw = cc->cw;
-    if (!cc->in_room) {
+    if (!cc->room[0]) {
         putf(cc, "ERR you are not in a room (/join ROOM)\n");
         return;
     }
-    size_t nick = strlen(cc->nick), total = len + nick + 4;
-    struct chat_msg *m = msg_new(cw, OP_SAY, NULL, total);
-    if (!m)
-        return;
-    /* fmt is "%s: " or "* %s ": the nick, then the text, then '\n'. */
-    int head = snprintf(m->text, total + 1, fmt, cc->nick);
-    memcpy(m->text + head, text, len);
-    m->text[head + len] = '\n';
-    m->len = (uint32_t)(head + len + 1);
-    memcpy(m->room, cc->room, sizeof m->room);
-    msg_send(cw, chat_home_of(cc->room, cw->nworkers), m);
+    room_say(&cc->u, cc->room, kind, text, len);
 }
 
 static void cmd_nick(struct chat_conn *cc, const char *name, size_t n)
 {
-    struct chat_worker *cw = cc->cw;
     if (!chat_nick_valid(name, n)) {
         putf(cc, "ERR invalid nick: 1-%d of A-Z a-z 0-9 _ - [ ] { } ^ | `, "
-                 "not starting with a digit or -\n", CHAT_NICK_MAX);
+                 "not starting with a digit or -\n", ROOM_NICK_MAX);
         return;
     }
     if (chat_nick_reserved(name, n)) {
@@ -341,61 +311,49 @@ static void cmd_nick(struct chat_conn *cc, const char *name, size_t n)
              name);
         return;
     }
-    if (strlen(cc->nick) == n && memcmp(cc->nick, name, n) == 0) {
-        putf(cc, "OK nick %s\n", cc->nick);
+    char nick[ROOM_NICK_MAX + 1];
+    snprintf(nick, sizeof nick, "%.*s", (int)n, name);
+    if (strcmp(nick, cc->u.nick) == 0) {
+        putf(cc, "OK nick %s\n", nick);
         return;
     }
-    if (cc->claiming) {
-        putf(cc, "ERR a nick change is already under way\n");
-        return;
-    }
-    struct chat_msg *m = msg_new(cw, OP_CLAIM, NULL, 0);
-    if (!m)
-        return;
-    cc->claiming = true;
-    await_answer(cc);
-    m->conn = cc->id;
-    memcpy(m->nick, name, n);
-    msg_send(cw, chat_home_of(m->nick, cw->nworkers), m);
+    room_nick(&cc->u, nick);
 }
 
-static void cmd_join(struct chat_conn *cc, const char *room, size_t n)
+/* "/join ROOM [KEY]" */
+static void cmd_join(struct chat_conn *cc, const char *arg, size_t n)
 {
-    if (!chat_room_valid(room, n)) {
+    size_t w = strcspn(arg, " \t");
+    if (w > n)
+        w = n;
+    const char *key = arg + w;
+    size_t klen = n - w;
+    while (klen && (*key == ' ' || *key == '\t'))
+        key++, klen--;
+    if (!room_name_valid(arg, w) || klen > ROOM_KEY_MAX ||
+        memchr(key, ' ', klen)) {
         putf(cc, "ERR invalid room: 1-%d of A-Z a-z 0-9 _ - . #\n",
-             CHAT_ROOM_MAX);
+             ROOM_NAME_MAX);
         return;
     }
-    if (cc->in_room && strlen(cc->room) == n &&
-        memcmp(cc->room, room, n) == 0) {
+    char name[ROOM_NAME_MAX + 1], pass[ROOM_KEY_MAX + 1];
+    snprintf(name, sizeof name, "%.*s", (int)w, arg);
+    snprintf(pass, sizeof pass, "%.*s", (int)klen, key);
+    if (cc->room[0] && strcmp(cc->room, name) == 0) {
         putf(cc, "ERR you are already in %s\n", cc->room);
         return;
     }
-    char name[CHAT_ROOM_MAX + 1];
-    memcpy(name, room, n);
-    name[n] = '\0';
-    await_answer(cc); /* until OK join: nothing said lands elsewhere */
-    if (cc->in_room) { /* the join follows the old room's answer */
+    if (cc->room[0]) { /* the join follows the old room's answer */
         memcpy(cc->next_room, name, sizeof name);
-        leave_room(cc, "*** %s left %s\n", NULL, true);
+        memcpy(cc->next_key, pass, sizeof pass);
+        room_part(&cc->u, cc->room, NULL);
     } else {
-        join_room(cc, name, false);
+        room_join(&cc->u, name, pass, false);
     }
-}
-
-static void cmd_part(struct chat_conn *cc)
-{
-    if (!cc->in_room) {
-        putf(cc, "ERR you are not in a room\n");
-        return;
-    }
-    await_answer(cc);
-    leave_room(cc, "*** %s left %s\n", NULL, true);
 }
 
 static void cmd_msg(struct chat_conn *cc, const char *arg, size_t n)
 {
-    struct chat_worker *cw = cc->cw;
     size_t nick = 0;
     while (nick < n && arg[nick] != ' ' && arg[nick] != '\t')
         nick++;
@@ -407,96 +365,14 @@ static void cmd_msg(struct chat_conn *cc, const char *arg, size_t n)
         putf(cc, "ERR usage: /msg NICK TEXT\n");
         return;
     }
-    if (!chat_nick_valid(arg, nick)) {
+    if (nick > ROOM_NICK_MAX) {
         putf(cc, "ERR no such nick %.*s\n",
              (int)chat_utf8_cut(arg, nick, 64), arg);
         return;
     }
-    char to[CHAT_NICK_MAX + 1];
-    memcpy(to, arg, nick);
-    to[nick] = '\0';
-    size_t total = strlen(cc->nick) + nick + len + 7; /* "A -> B: " "\n" */
-    struct chat_msg *m = msg_new(cw, OP_PRIVATE, NULL, total);
-    if (!m)
-        return;
-    int head = snprintf(m->text, total + 1, "%s -> %s: ", cc->nick, to);
-    memcpy(m->text + head, text, len);
-    m->text[head + len] = '\n';
-    m->len = (uint32_t)(head + len + 1);
-    m->conn = cc->id;
-    memcpy(m->other, to, sizeof m->other);
-    await_answer(cc);
-    msg_send(cw, chat_home_of(to, cw->nworkers), m);
-}
-
-static void rooms_finish(struct chat_conn *cc);
-
-static void cmd_rooms(struct chat_conn *cc)
-{
-    struct chat_worker *cw = cc->cw;
-    if (cc->rooms) {
-        putf(cc, "ERR a /rooms is already under way\n");
-        return;
-    }
-    cc->rooms = calloc(1, sizeof *cc->rooms);
-    if (!cc->rooms) {
-        putf(cc, "ERR out of memory\n");
-        return;
-    }
-    cc->rooms->pending = cw->nworkers;
-    await_answer(cc);
-    struct chat_rooms_query *q = cc->rooms;
-    unsigned lost = 0;
-    for (unsigned i = 0; i < cw->nworkers; i++) {
-        struct chat_msg *m = msg_new(cw, OP_ROOMS_ASK, NULL, 0);
-        if (!m) {
-            lost++;
-            continue;
-        }
-        m->conn = cc->id;
-        msg_send(cw, i, m); /* may answer at once, even finish the query */
-    }
-    if (lost && cc->rooms == q && (q->pending -= lost) == 0)
-        rooms_finish(cc);
-}
-
-/* "name(count)" entries, by name: '(' would sort after '#' and '.'. */
-static int cmp_room_entry(const void *a, const void *b)
-{
-    const char *x = *(char *const *)a, *y = *(char *const *)b;
-    size_t nx = strcspn(x, "("), ny = strcspn(y, "(");
-    int r = strncmp(x, y, nx < ny ? nx : ny);
-    return r ? r : (nx > ny) - (nx < ny);
-}
-
-static void rooms_finish(struct chat_conn *cc)
-{
-    struct chat_rooms_query *q = cc->rooms;
-    cc->rooms = NULL;
-    size_t count = 0;
-    for (size_t i = 0; i < q->len; i++)
-        count += q->text[i] == ' ';
-    char **names = malloc((count + 1) * sizeof *names);
-    if (!names) {
-        putf(cc, "ERR out of memory\n");
-    } else {
-        size_t k = 0;
-        for (char *save = NULL, *t = q->text ? strtok_r(q->text, " ", &save)
-                                             : NULL;
-             t; t = strtok_r(NULL, " ", &save))
-            names[k++] = t;
-        qsort(names, k, sizeof *names, cmp_room_entry);
-        putf(cc, "OK rooms %zu:", k);
-        for (size_t i = 0; i < k; i++) {
-            put(cc, " ", 1);
-            put(cc, names[i], strlen(names[i]));
-        }
-        put(cc, "\n", 1);
-        free(names);
-    }
-    free(q->text);
-    free(q);
-    answer_arrived(cc);
+    char to[ROOM_NICK_MAX + 1];
+    snprintf(to, sizeof to, "%.*s", (int)nick, arg);
+    room_tell(&cc->u, to, ROOM_EV_SAY, text, len);
 }
 
 static void cmd_help(struct chat_conn *cc)
@@ -515,7 +391,7 @@ static void cmd_quit(struct chat_conn *cc, const char *reason, size_t n)
     }
     putf(cc, "OK bye\n");
     cc->quitting = true;
-    pc_conn_close(cc->c);
+    pc_conn_close(cc->u.c);
 }
 
 static void handle_line(struct chat_conn *cc, const char *s, size_t n)
@@ -537,46 +413,26 @@ static void handle_line(struct chat_conn *cc, const char *s, size_t n)
         return;
     }
     switch (l.cmd) {
-    case CHAT_SAY:
-        say(cc, "%s: ", l.arg, l.arg_len);
-        break;
-    case CHAT_ME:
-        say(cc, "* %s ", l.arg, l.arg_len);
-        break;
-    case CHAT_NICK:
-        cmd_nick(cc, l.arg, l.arg_len);
-        break;
-    case CHAT_JOIN:
-        cmd_join(cc, l.arg, l.arg_len);
-        break;
+    case CHAT_SAY: say(cc, ROOM_EV_SAY, l.arg, l.arg_len); break;
+    case CHAT_ME: say(cc, ROOM_EV_ACTION, l.arg, l.arg_len); break;
+    case CHAT_NICK: cmd_nick(cc, l.arg, l.arg_len); break;
+    case CHAT_JOIN: cmd_join(cc, l.arg, l.arg_len); break;
     case CHAT_PART:
-        cmd_part(cc);
-        break;
-    case CHAT_ROOMS:
-        cmd_rooms(cc);
-        break;
-    case CHAT_WHO:
-        if (!cc->in_room) {
+        if (!cc->room[0])
             putf(cc, "ERR you are not in a room\n");
-            break;
-        }
-        struct chat_msg *m = msg_new(cc->cw, OP_WHO, NULL, 0);
-        if (m) {
-            m->conn = cc->id;
-            memcpy(m->room, cc->room, sizeof m->room);
-            await_answer(cc);
-        }
-        msg_send(cc->cw, chat_home_of(cc->room, cc->cw->nworkers), m);
+        else
+            room_part(&cc->u, cc->room, NULL);
         break;
-    case CHAT_MSG:
-        cmd_msg(cc, l.arg, l.arg_len);
+    case CHAT_ROOMS: room_list(&cc->u); break;
+    case CHAT_WHO:
+        if (!cc->room[0])
+            putf(cc, "ERR you are not in a room\n");
+        else
+            room_names(&cc->u, cc->room);
         break;
-    case CHAT_QUIT:
-        cmd_quit(cc, l.arg, l.arg_len);
-        break;
-    case CHAT_HELP:
-        cmd_help(cc);
-        break;
+    case CHAT_MSG: cmd_msg(cc, l.arg, l.arg_len); break;
+    case CHAT_QUIT: cmd_quit(cc, l.arg, l.arg_len); break;
+    case CHAT_HELP: cmd_help(cc); break;
     case CHAT_UNKNOWN:
         putf(cc, "ERR unknown command %.*s (/help lists them)\n",
              (int)chat_utf8_cut(l.word, l.word_len, 64), l.word);
@@ -584,325 +440,34 @@ static void handle_line(struct chat_conn *cc, const char *s, size_t n)
     }
 }
 
-/* ---- messages ------------------------------------------------------- */
-
-/* Writes text to a connection on any worker; `answer`: it answers a
- * command that holds the connection's input. */
-static void reply(struct chat_worker *cw, unsigned worker, uint64_t conn,
-                  const char *text, size_t len, bool answer)
-{
-    struct chat_msg *m = msg_new(cw, OP_REPLY, text, len);
-    if (m) {
-        m->conn = conn;
-        m->flag = answer;
-    }
-    msg_send(cw, worker, m);
-}
-
-static void on_claim(struct chat_worker *cw, struct chat_msg *m)
-{
-    struct chat_nick *o =
-        chat_map_get(&cw->nicks, chat_hash_str(m->nick), m->nick, nick_eq);
-    bool granted = !o || o->conn == m->conn;
-    if (!o) {
-        o = calloc(1, sizeof *o);
-        if (!o || chat_map_put(&cw->nicks, chat_hash_str(m->nick), o) < 0) {
-            free(o);
-            granted = false;
-        } else {
-            memcpy(o->nick, m->nick, sizeof o->nick);
-            o->conn = m->conn;
-            o->worker = m->worker;
-        }
-    }
-    if (m->flag) /* a generated nick: its owner does not wait for an answer */
-        return;
-    struct chat_msg *r = msg_new(cw, OP_CLAIM_RESULT, NULL, 0);
-    if (r) {
-        r->conn = m->conn;
-        r->flag = granted;
-        memcpy(r->nick, m->nick, sizeof r->nick);
-    }
-    msg_send(cw, m->worker, r);
-}
-
-static void release_nick(struct chat_worker *cw, const char *nick,
-                         uint64_t conn)
-{
-    struct chat_msg *m = msg_new(cw, OP_RELEASE, NULL, 0);
-    if (!m)
-        return;
-    m->conn = conn;
-    snprintf(m->nick, sizeof m->nick, "%s", nick);
-    msg_send(cw, chat_home_of(nick, cw->nworkers), m);
-}
-
-static void on_claim_result(struct chat_worker *cw, struct chat_msg *m)
-{
-    struct chat_conn *cc = conn_find(cw, m->conn);
-    if (!cc) { /* gone meanwhile: give back what it won */
-        if (m->flag)
-            release_nick(cw, m->nick, m->conn);
-        return;
-    }
-    cc->claiming = false;
-    answer_arrived(cc);
-    if (!m->flag) {
-        putf(cc, "ERR nick %s is taken\n", m->nick);
-        return;
-    }
-    char old[CHAT_NICK_MAX + 1];
-    memcpy(old, cc->nick, sizeof old);
-    memcpy(cc->nick, m->nick, sizeof cc->nick);
-    putf(cc, "OK nick %s\n", cc->nick);
-    release_nick(cw, old, cc->id);
-    if (cc->in_room) {
-        struct chat_msg *r = msg_new(cw, OP_RENAME, NULL, 0);
-        if (!r)
-            return;
-        r->conn = cc->id;
-        memcpy(r->nick, cc->nick, sizeof r->nick);
-        memcpy(r->other, old, sizeof r->other);
-        memcpy(r->room, cc->room, sizeof r->room);
-        msg_send(cw, chat_home_of(cc->room, cw->nworkers), r);
-    }
-}
-
-static void on_release(struct chat_worker *cw, struct chat_msg *m)
-{
-    uint64_t h = chat_hash_str(m->nick);
-    struct chat_nick *o = chat_map_get(&cw->nicks, h, m->nick, nick_eq);
-    if (o && o->conn == m->conn)
-        free(chat_map_del(&cw->nicks, h, m->nick, nick_eq));
-}
-
-static void on_join(struct chat_worker *cw, struct chat_msg *m)
-{
-    struct chat_home_room *r =
-        chat_home_join(&cw->home, m->room, m->conn, m->worker, m->nick);
-    if (!r) {
-        pc_log(PC_LOG_ERR, "chat: out of memory joining %s", m->room);
-        reply(cw, m->worker, m->conn, "ERR out of memory\n", 18, false);
-        return;
-    }
-    /* The acknowledgement goes before the notice on the same FIFO link,
-     * so the joiner's worker lists it before the room's next line. */
-    struct chat_msg *a = msg_new(cw, OP_JOIN_ACK, NULL, 0);
-    if (a) {
-        a->conn = m->conn;
-        a->gen = m->gen;
-        a->flag = m->flag;
-        memcpy(a->room, m->room, sizeof a->room);
-    }
-    msg_send(cw, m->worker, a);
-    char notice[CHAT_NICK_MAX + CHAT_ROOM_MAX + 32];
-    int n = snprintf(notice, sizeof notice, "*** %s joined %s\n", m->nick,
-                     m->room);
-    fanout(cw, r, notice, (size_t)n);
-}
-
-static void on_join_ack(struct chat_worker *cw, struct chat_msg *m)
-{
-    struct chat_conn *cc = conn_find(cw, m->conn);
-    if (!cc || !cc->in_room || cc->local || cc->join_gen != m->gen)
-        return; /* closing: its leave is on the way */
-    cc->local = chat_local_add(&cw->local, m->room, &cc->link);
-    if (!cc->local)
-        putf(cc, "ERR out of memory\n");
-    else if (!m->flag)
-        putf(cc, "OK join %s\n", m->room);
-    if (!m->flag) /* the greeting's join held nothing */
-        answer_arrived(cc);
-}
-
-static void on_leave(struct chat_worker *cw, struct chat_msg *m)
-{
-    struct chat_home_room *r = chat_home_find(&cw->home, m->room);
-    bool was = r && chat_home_leave(&cw->home, &r, m->conn);
-    /* The answer goes before the notice, on the same link: the leaver's
-     * worker unlists it before any line numbered after its leave. */
-    if (m->flag) {
-        struct chat_msg *a = msg_new(cw, OP_LEAVE_ACK, NULL, 0);
-        if (a) {
-            a->conn = m->conn;
-            memcpy(a->room, m->room, sizeof a->room);
-        }
-        msg_send(cw, m->worker, a);
-    }
-    if (was && r)
-        fanout(cw, r, m->text, m->len);
-}
-
-static void on_leave_ack(struct chat_worker *cw, struct chat_msg *m)
-{
-    struct chat_conn *cc = conn_find(cw, m->conn);
-    if (!cc || !cc->in_room || strcmp(cc->room, m->room) != 0)
-        return;
-    unlist(cc);
-    if (cc->next_room[0]) { /* a /join: the answer is its OK join */
-        join_room(cc, cc->next_room, false);
-        cc->next_room[0] = '\0';
-        return;
-    }
-    putf(cc, "OK part %s\n", cc->room);
-    answer_arrived(cc);
-}
-
-static void on_say(struct chat_worker *cw, struct chat_msg *m)
-{
-    struct chat_home_room *r = chat_home_find(&cw->home, m->room);
-    if (r) /* always: the sender's join came first on the same link */
-        fanout(cw, r, m->text, m->len);
-}
-
-static void on_rename(struct chat_worker *cw, struct chat_msg *m)
-{
-    struct chat_home_room *r = chat_home_find(&cw->home, m->room);
-    struct chat_member *mb = r ? chat_home_member(r, m->conn) : NULL;
-    if (!mb)
-        return;
-    memcpy(mb->nick, m->nick, sizeof mb->nick);
-    char notice[2 * CHAT_NICK_MAX + 40];
-    int n = snprintf(notice, sizeof notice, "*** %s is now known as %s\n",
-                     m->other, m->nick);
-    fanout(cw, r, notice, (size_t)n);
-}
-
-static void on_private(struct chat_worker *cw, struct chat_msg *m)
-{
-    struct chat_nick *o =
-        chat_map_get(&cw->nicks, chat_hash_str(m->other), m->other, nick_eq);
-    char answer[CHAT_NICK_MAX + 32];
-    int n;
-    if (!o) {
-        n = snprintf(answer, sizeof answer, "ERR no such nick %s\n", m->other);
-    } else {
-        reply(cw, o->worker, o->conn, m->text, m->len, false);
-        n = snprintf(answer, sizeof answer, "OK msg %s\n", m->other);
-    }
-    reply(cw, m->worker, m->conn, answer, (size_t)n, true);
-}
-
-static void on_reply(struct chat_worker *cw, struct chat_msg *m)
-{
-    struct chat_conn *cc = conn_find(cw, m->conn);
-    if (!cc)
-        return;
-    put(cc, m->text, m->len);
-    if (m->flag)
-        answer_arrived(cc);
-}
-
-static void on_who(struct chat_worker *cw, struct chat_msg *m)
-{
-    struct chat_home_room *r = chat_home_find(&cw->home, m->room);
-    char *text = r ? chat_home_who(r) : NULL;
-    if (text)
-        reply(cw, m->worker, m->conn, text, strlen(text), true);
-    else
-        reply(cw, m->worker, m->conn, "ERR out of memory\n", 18, true);
-    free(text);
-}
-
-static void on_rooms_ask(struct chat_worker *cw, struct chat_msg *m)
-{
-    char *list = chat_home_list(&cw->home);
-    struct chat_msg *a =
-        msg_new(cw, OP_ROOMS_ANSWER, list ? list : "", list ? strlen(list) : 0);
-    free(list);
-    if (a)
-        a->conn = m->conn;
-    msg_send(cw, m->worker, a);
-}
-
-static void on_rooms_answer(struct chat_worker *cw, struct chat_msg *m)
-{
-    struct chat_conn *cc = conn_find(cw, m->conn);
-    if (!cc || !cc->rooms)
-        return;
-    struct chat_rooms_query *q = cc->rooms;
-    char *grown = realloc(q->text, q->len + m->len + 1);
-    if (grown) {
-        memcpy(grown + q->len, m->text, m->len + 1);
-        q->text = grown;
-        q->len += m->len;
-    }
-    if (--q->pending == 0)
-        rooms_finish(cc);
-}
-
-static void handle(struct chat_worker *cw, struct chat_msg *m)
-{
-    switch ((enum chat_op)m->op) {
-    case OP_CLAIM: on_claim(cw, m); break;
-    case OP_CLAIM_RESULT: on_claim_result(cw, m); break;
-    case OP_RELEASE: on_release(cw, m); break;
-    case OP_JOIN: on_join(cw, m); break;
-    case OP_JOIN_ACK: on_join_ack(cw, m); break;
-    case OP_LEAVE: on_leave(cw, m); break;
-    case OP_LEAVE_ACK: on_leave_ack(cw, m); break;
-    case OP_SAY: on_say(cw, m); break;
-    case OP_RENAME: on_rename(cw, m); break;
-    case OP_FANOUT: deliver_local(cw, m->room, m->text, m->len); break;
-    case OP_PRIVATE: on_private(cw, m); break;
-    case OP_REPLY: on_reply(cw, m); break;
-    case OP_WHO: on_who(cw, m); break;
-    case OP_ROOMS_ASK: on_rooms_ask(cw, m); break;
-    case OP_ROOMS_ANSWER: on_rooms_answer(cw, m); break;
-    }
-}
-
-static void chat_on_message(struct pc_worker *w, void *wstate,
-                            struct pc_msg *m)
-{
-    (void)w;
-    handle(wstate, (struct chat_msg *)m);
-}
-
-/* ---- connection callbacks ------------------------------------------- */
-
-static void flood_resume(struct pc_timer *t)
-{
-    struct chat_conn *cc = t->data;
-    cc->flood_wait = false;
-    if (!cc->answer_due)
-        pc_conn_resume_input(cc->c);
-}
+/* ---- connection callbacks -------------------------------------------------- */
 
 static void chat_on_open(struct pc_conn *c)
 {
     struct chat_conn *cc = pc_conn_state(c);
     struct chat_worker *cw = pc_conn_wstate(c);
-    cc->c = c;
-    cc->cw = cw;
-    cc->id = pc_conn_id(c);
-    if (chat_map_put(&cw->conns, chat_hash_u64(cc->id), cc) < 0) {
-        cc->id = 0; /* not registered: on_close must not look it up */
+    if (room_user_open(&cc->u, cw->core, c, &chat_face, &cw->opt.limits) < 0) {
         pc_conn_abort(c, PC_CLOSE_ERROR);
         return;
     }
-    pc_timer_init(&cc->flood_timer, flood_resume, cc);
-    chat_bucket_init(&cc->bucket, pc_worker_now(cw->w), cw->opt.flood_burst);
-    /* Unique without asking anyone: the number encodes the worker. */
-    snprintf(cc->nick, sizeof cc->nick, "guest%llu",
-             (unsigned long long)(++cw->guests * cw->nworkers + cw->id));
-    struct chat_msg *m = msg_new(cw, OP_CLAIM, NULL, 0);
-    if (m) {
-        m->conn = cc->id;
-        m->flag = 1;
-        memcpy(m->nick, cc->nick, sizeof m->nick);
-    }
-    msg_send(cw, chat_home_of(cc->nick, cw->nworkers), m);
+    snprintf(cc->u.user, sizeof cc->u.user, "chat");
+    pc_conn_peer(c, cc->u.host, sizeof cc->u.host);
+    char *port = strrchr(cc->u.host, ':'); /* the host, not the port */
+    if (port && cc->u.host[0] != '[')
+        *port = '\0';
+    room_user_guest(&cc->u);
     putf(cc, "*** welcome to percore chat, %s; /help lists the commands\n",
-         cc->nick);
-    if (cw->opt.default_room[0])
-        join_room(cc, cw->opt.default_room, true);
+         cc->u.nick);
+    if (cw->opt.default_room[0]) {
+        cc->greeting = true;
+        room_join(&cc->u, cw->opt.default_room, "", false);
+    }
 }
 
 static size_t chat_on_data(struct pc_conn *c, const char *data, size_t len)
 {
     struct chat_conn *cc = pc_conn_state(c);
-    struct chat_worker *cw = cc->cw;
+    struct chat_worker *cw = pc_conn_wstate(c);
     size_t used = 0;
     while (used < len) {
         const char *line = data + used;
@@ -930,19 +495,12 @@ static size_t chat_on_data(struct pc_conn *c, const char *data, size_t len)
             continue;
         }
         if (n) {
-            double wait = chat_bucket_take(&cc->bucket, pc_worker_now(cw->w),
-                                           cw->opt.flood_rate,
-                                           cw->opt.flood_burst);
-            if (wait > 0) { /* this line waits, with all that follows */
-                cc->flood_wait = true;
-                pc_conn_hold_input(c);
-                pc_timer_start(cw->w, &cc->flood_timer, wait);
+            if (!room_user_admit(&cc->u)) /* this line waits */
                 return used;
-            }
             handle_line(cc, line, n);
             if (cc->quitting)
                 return len;
-            if (cc->answer_due)
+            if (room_user_waiting(&cc->u))
                 return next;
         }
         used = next;
@@ -968,28 +526,27 @@ static const char *close_text(struct chat_conn *cc, enum pc_close_reason why)
 static void chat_on_close(struct pc_conn *c, enum pc_close_reason why)
 {
     struct chat_conn *cc = pc_conn_state(c);
-    struct chat_worker *cw = cc->cw;
-    if (!cc->id)
-        return;
-    pc_timer_stop(cw->w, &cc->flood_timer);
-    leave_room(cc, "*** %s quit (%s)\n", close_text(cc, why), false);
-    release_nick(cw, cc->nick, cc->id);
-    chat_map_del(&cw->conns, chat_hash_u64(cc->id), &cc->id, conn_eq);
+    room_user_close(&cc->u, close_text(cc, why));
     free(cc->quit_reason);
-    if (cc->rooms) {
-        free(cc->rooms->text);
-        free(cc->rooms);
-    }
+    cc->quit_reason = NULL;
 }
 
-/* ---- the module ----------------------------------------------------- */
+static size_t chat_goodbye(struct pc_conn *c, enum pc_close_reason why,
+                           char *buf, size_t size)
+{
+    int n = snprintf(buf, size, "*** disconnected: %s\n",
+                     close_text(pc_conn_state(c), why));
+    return n > 0 ? (size_t)n : 0;
+}
+
+/* ---- the module ------------------------------------------------------------ */
 
 static void read_options(struct chat_options *o, const struct pc_section *s)
 {
     o->max_line = (size_t)pc_section_int(s, "max_line");
-    o->sendq = (size_t)pc_section_int(s, "sendq");
-    o->flood_rate = (double)pc_section_int(s, "flood_rate");
-    o->flood_burst = (double)pc_section_int(s, "flood_burst");
+    o->limits.sendq = (size_t)pc_section_int(s, "sendq");
+    o->limits.flood_rate = (double)pc_section_int(s, "flood_rate");
+    o->limits.flood_burst = (double)pc_section_int(s, "flood_burst");
     const char *room = pc_section_string(s, "default_room");
     snprintf(o->default_room, sizeof o->default_room, "%s", room ? room : "");
 }
@@ -999,9 +556,9 @@ static void read_options(struct chat_options *o, const struct pc_section *s)
 static int chat_check(const struct pc_section *cfg, char *err, size_t errlen)
 {
     const char *room = pc_section_string(cfg, "default_room");
-    if (room && *room && !chat_room_valid(room, strlen(room))) {
+    if (room && *room && !room_name_valid(room, strlen(room))) {
         snprintf(err, errlen, "default_room '%s' is not a room name (1-%d "
-                 "of A-Z a-z 0-9 _ - . #)", room, CHAT_ROOM_MAX);
+                 "of A-Z a-z 0-9 _ - . #)", room, ROOM_NAME_MAX);
         return -1;
     }
     /* A line up to max_line, with its "\r\n", must fit in what the
@@ -1022,12 +579,12 @@ static int chat_worker_init(struct pc_worker *w, const struct pc_section *cfg,
     struct chat_worker *cw = calloc(1, sizeof *cw);
     if (!cw)
         return -1;
-    cw->w = w;
-    cw->id = pc_worker_id(w);
-    cw->nworkers = pc_worker_count(w);
-    cw->service = pc_section_service(cfg);
+    cw->core = room_core_attach(w, pc_section_service(cfg));
+    if (!cw->core) {
+        free(cw);
+        return -1;
+    }
     read_options(&cw->opt, cfg);
-    chat_home_init(&cw->home, cw->nworkers);
     *wstate = cw;
     return 0;
 }
@@ -1036,13 +593,15 @@ static void chat_worker_fini(struct pc_worker *w, void *wstate)
 {
     (void)w;
     struct chat_worker *cw = wstate;
-    for (size_t i = 0; i < cw->nicks.cap; i++)
-        free(cw->nicks.slots[i].value);
-    chat_map_free(&cw->nicks);
-    chat_map_free(&cw->conns);
-    chat_home_fini(&cw->home);
-    chat_local_fini(&cw->local);
+    room_core_detach(cw->core);
     free(cw);
+}
+
+static void chat_on_message(struct pc_worker *w, void *wstate,
+                            struct pc_msg *m)
+{
+    (void)w;
+    room_core_on_message(((struct chat_worker *)wstate)->core, m);
 }
 
 /* chat_check has passed on the new values before the reload reached us. */
@@ -1081,4 +640,5 @@ const struct pc_proto pc_chat_proto = {
     .reload = chat_reload,
     .check = chat_check,
     .refuse_text = "ERR server full, try again later\n",
+    .goodbye = chat_goodbye,
 };

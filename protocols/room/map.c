@@ -1,11 +1,11 @@
 /* Linear probing with backward-shift deletion: no tombstones, so lookups
  * stay short however many joins and parts a long-lived room has seen. */
-#include "protocols/chat/map.h"
+#include "protocols/room/map.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
-uint64_t chat_hash_str(const char *s)
+uint64_t room_hash_str(const char *s)
 {
     uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
     for (; *s; s++)
@@ -13,7 +13,7 @@ uint64_t chat_hash_str(const char *s)
     return h ^ (h >> 29);
 }
 
-uint64_t chat_hash_u64(uint64_t x)
+uint64_t room_hash_u64(uint64_t x)
 {
     x ^= x >> 33; /* murmur3's finaliser */
     x *= 0xff51afd7ed558ccdu;
@@ -22,13 +22,13 @@ uint64_t chat_hash_u64(uint64_t x)
     return x ^ (x >> 33);
 }
 
-void *chat_map_get(const struct chat_map *m, uint64_t hash, const void *key,
-                   chat_map_eq *eq)
+void *room_map_get(const struct room_map *m, uint64_t hash, const void *key,
+                   room_map_eq *eq)
 {
     if (m->cap == 0)
         return NULL;
     for (size_t i = hash & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-        const struct chat_map_slot *s = &m->slots[i];
+        const struct room_map_slot *s = &m->slots[i];
         if (!s->value)
             return NULL;
         if (s->hash == hash && eq(s->value, key))
@@ -36,7 +36,7 @@ void *chat_map_get(const struct chat_map *m, uint64_t hash, const void *key,
     }
 }
 
-static void insert(struct chat_map_slot *slots, size_t cap, uint64_t hash,
+static void insert(struct room_map_slot *slots, size_t cap, uint64_t hash,
                    void *value)
 {
     size_t i = hash & (cap - 1);
@@ -46,11 +46,11 @@ static void insert(struct chat_map_slot *slots, size_t cap, uint64_t hash,
     slots[i].value = value;
 }
 
-int chat_map_put(struct chat_map *m, uint64_t hash, void *value)
+int room_map_put(struct room_map *m, uint64_t hash, void *value)
 {
     if ((m->len + 1) * 4 > m->cap * 3) { /* keep the load under 3/4 */
         size_t cap = m->cap ? m->cap * 2 : 16;
-        struct chat_map_slot *slots = calloc(cap, sizeof *slots);
+        struct room_map_slot *slots = calloc(cap, sizeof *slots);
         if (!slots)
             return -ENOMEM;
         for (size_t i = 0; i < m->cap; i++)
@@ -65,8 +65,8 @@ int chat_map_put(struct chat_map *m, uint64_t hash, void *value)
     return 0;
 }
 
-void *chat_map_del(struct chat_map *m, uint64_t hash, const void *key,
-                   chat_map_eq *eq)
+void *room_map_del(struct room_map *m, uint64_t hash, const void *key,
+                   room_map_eq *eq)
 {
     if (m->cap == 0)
         return NULL;
@@ -92,7 +92,7 @@ void *chat_map_del(struct chat_map *m, uint64_t hash, const void *key,
     return value;
 }
 
-void chat_map_free(struct chat_map *m)
+void room_map_free(struct room_map *m)
 {
     free(m->slots);
     m->slots = NULL;

@@ -1,12 +1,12 @@
-#include "protocols/chat/bucket.h"
+#include "protocols/room/bucket.h"
 
-void chat_bucket_init(struct chat_bucket *b, double now, double burst)
+void room_bucket_init(struct room_bucket *b, double now, double burst)
 {
     b->tokens = burst;
     b->stamp = now;
 }
 
-double chat_bucket_take(struct chat_bucket *b, double now, double rate,
+double room_bucket_take(struct room_bucket *b, double now, double rate,
                         double burst)
 {
     if (rate <= 0)
