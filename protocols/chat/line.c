@@ -19,11 +19,17 @@ const struct chat_command chat_commands[] = {
 
 enum chat_text_check chat_text_check(const char *text, size_t n)
 {
+    return chat_text_scan(text, n, false);
+}
+
+enum chat_text_check chat_text_scan(const char *text, size_t n,
+                                    bool controls_allowed)
+{
     const unsigned char *s = (const unsigned char *)text, *end = s + n;
     while (s < end) {
         unsigned c = *s;
         if (c < 0x80) {
-            if ((c < 0x20 && c != '\t') || c == 0x7f)
+            if (((c < 0x20 && c != '\t') || c == 0x7f) && !controls_allowed)
                 return CHAT_TEXT_CONTROL;
             s++;
             continue;
@@ -46,7 +52,7 @@ enum chat_text_check chat_text_check(const char *text, size_t n)
         }
         if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
             return CHAT_TEXT_BAD_UTF8;
-        if (cp >= 0x80 && cp <= 0x9f) /* C1: U+009B is a CSI escape */
+        if (cp >= 0x80 && cp <= 0x9f && !controls_allowed) /* C1: CSI */
             return CHAT_TEXT_CONTROL;
         s += len;
     }

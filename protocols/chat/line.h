@@ -19,6 +19,10 @@ enum chat_text_check {
 /* Whether n bytes are well-formed UTF-8 (no overlong forms, surrogates or
  * code points above U+10FFFF) without control characters other than tab. */
 enum chat_text_check chat_text_check(const char *s, size_t n);
+/* The same with controls_allowed: only whether s is well-formed UTF-8
+ * (for IRC, whose formatting codes are control characters). */
+enum chat_text_check chat_text_scan(const char *s, size_t n,
+                                    bool controls_allowed);
 
 /* The longest prefix of s[0..n) of at most max bytes that does not end
  * inside a UTF-8 character: for cutting user text into a reply. */

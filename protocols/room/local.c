@@ -68,6 +68,17 @@ struct room_membership *room_membership_find(struct room_user *u,
     return NULL;
 }
 
+unsigned room_user_rooms(const struct room_user *u,
+                         char (*names)[ROOM_NAME_MAX + 1], unsigned max)
+{
+    unsigned n = 0;
+    for (const struct room_membership *ms = u->rooms; ms && n < max;
+         ms = ms->next)
+        if (ms->state == MS_IN)
+            memcpy(names[n++], ms->name, ROOM_NAME_MAX + 1);
+    return n;
+}
+
 void room_membership_free(struct room_user *u, struct room_membership *ms)
 {
     for (struct room_membership **p = &u->rooms; *p; p = &(*p)->next)

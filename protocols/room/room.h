@@ -219,6 +219,11 @@ int room_user_open(struct room_user *u, struct room_core *core,
  * the core holds for u. on_close; idempotent. */
 void room_user_close(struct room_user *u, const char *reason);
 
+/* The names of the rooms u is in (joined, not joining or leaving), at
+ * most max of them. Returns how many. */
+unsigned room_user_rooms(const struct room_user *u,
+                         char (*names)[ROOM_NAME_MAX + 1], unsigned max);
+
 /* Flood control: takes a token for one line and returns true, or holds
  * u's input until a token is there and returns false (the line waits). */
 bool room_user_admit(struct room_user *u);
