@@ -6,44 +6,44 @@
 
 #include <cmocka.h>
 
-#include "protocols/chat/bucket.h"
+#include "protocols/room/bucket.h"
 
 static void test_burst_then_rate(void **state)
 {
     (void)state;
-    struct chat_bucket b;
-    chat_bucket_init(&b, 100.0, 3);
+    struct room_bucket b;
+    room_bucket_init(&b, 100.0, 3);
     for (int i = 0; i < 3; i++)
-        assert_true(chat_bucket_take(&b, 100.0, 10, 3) == 0);
-    double wait = chat_bucket_take(&b, 100.0, 10, 3);
+        assert_true(room_bucket_take(&b, 100.0, 10, 3) == 0);
+    double wait = room_bucket_take(&b, 100.0, 10, 3);
     assert_true(wait > 0.0999 && wait < 0.1001);
     /* Asking again before the wait is over takes nothing. */
-    wait = chat_bucket_take(&b, 100.05, 10, 3);
+    wait = room_bucket_take(&b, 100.05, 10, 3);
     assert_true(wait > 0.0499 && wait < 0.0501);
-    assert_true(chat_bucket_take(&b, 100.1, 10, 3) == 0);
-    assert_true(chat_bucket_take(&b, 100.1, 10, 3) > 0);
+    assert_true(room_bucket_take(&b, 100.1, 10, 3) == 0);
+    assert_true(room_bucket_take(&b, 100.1, 10, 3) > 0);
 }
 
 static void test_refill_caps_at_burst(void **state)
 {
     (void)state;
-    struct chat_bucket b;
-    chat_bucket_init(&b, 0, 2);
-    assert_true(chat_bucket_take(&b, 0, 1, 2) == 0);
-    assert_true(chat_bucket_take(&b, 0, 1, 2) == 0);
+    struct room_bucket b;
+    room_bucket_init(&b, 0, 2);
+    assert_true(room_bucket_take(&b, 0, 1, 2) == 0);
+    assert_true(room_bucket_take(&b, 0, 1, 2) == 0);
     /* An hour of silence buys a burst, not an hour of lines. */
-    assert_true(chat_bucket_take(&b, 3600, 1, 2) == 0);
-    assert_true(chat_bucket_take(&b, 3600, 1, 2) == 0);
-    assert_true(chat_bucket_take(&b, 3600, 1, 2) > 0);
+    assert_true(room_bucket_take(&b, 3600, 1, 2) == 0);
+    assert_true(room_bucket_take(&b, 3600, 1, 2) == 0);
+    assert_true(room_bucket_take(&b, 3600, 1, 2) > 0);
 }
 
 static void test_unlimited(void **state)
 {
     (void)state;
-    struct chat_bucket b;
-    chat_bucket_init(&b, 0, 1);
+    struct room_bucket b;
+    room_bucket_init(&b, 0, 1);
     for (int i = 0; i < 100000; i++)
-        assert_true(chat_bucket_take(&b, 0, 0, 1) == 0);
+        assert_true(room_bucket_take(&b, 0, 0, 1) == 0);
 }
 
 static void test_steady_rate(void **state)
@@ -51,12 +51,12 @@ static void test_steady_rate(void **state)
     (void)state;
     /* A sender that always waits as told gets exactly `rate` lines per
      * second after its burst. */
-    struct chat_bucket b;
+    struct room_bucket b;
     double now = 0;
-    chat_bucket_init(&b, now, 5);
+    room_bucket_init(&b, now, 5);
     int lines = 0;
     while (now < 10.0) {
-        double wait = chat_bucket_take(&b, now, 20, 5);
+        double wait = room_bucket_take(&b, now, 20, 5);
         if (wait == 0)
             lines++;
         else
