@@ -225,37 +225,3 @@ size_t irc_mask_normalize(const char *in, char *out, size_t outlen)
     put_piece(&k, at ? at + 1 : "", at ? strlen(at + 1) : 0);
     return k.len;
 }
-
-bool irc_mask_match(const char *mask, const char *subject)
-{
-    /* Greedy, remembering only the last '*': when the mask after it fails
-     * to match, that star swallows one more byte and the rest is tried
-     * again. Earlier stars never need to be revisited: anything they could
-     * give up, the last star can take. Each retry moves one byte on and
-     * compares at most strlen(mask) bytes: O(m * n), no backtracking
-     * tree, whatever the pattern. */
-    const char *p = mask, *s = subject;
-    const char *star = NULL, *retry = NULL;
-    while (*s) {
-        if (*p == '*') {
-            while (*p == '*')
-                p++;
-            if (*p == '\0')
-                return true;
-            star = p;
-            retry = s;
-        } else if (*p != '\0' &&
-                   (*p == '?' || irc_fold_char(*p) == irc_fold_char(*s))) {
-            p++;
-            s++;
-        } else if (star) {
-            p = star;
-            s = ++retry;
-        } else {
-            return false;
-        }
-    }
-    while (*p == '*')
-        p++;
-    return *p == '\0';
-}

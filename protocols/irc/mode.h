@@ -89,10 +89,4 @@ bool irc_umode_apply(const char *modes, bool *invisible);
  * snprintf does: a result >= outlen means out was cut. */
 size_t irc_mask_normalize(const char *in, char *out, size_t outlen);
 
-/* Whether subject ("nick!user@host") matches mask: '*' any run of bytes,
- * '?' exactly one byte (not one UTF-8 character), everything else itself
- * under rfc1459 folding. There is no escape: a nick may hold '\'. Time is
- * at most O(strlen(mask) * strlen(subject)), never exponential. */
-bool irc_mask_match(const char *mask, const char *subject);
-
 #endif

@@ -64,46 +64,6 @@ int irc_message_parse(char *line, size_t n, struct irc_message *m)
     return 0;
 }
 
-/* ---- case mapping ---------------------------------------------------- */
-
-char irc_fold_char(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return (char)(c - 'A' + 'a');
-    switch (c) {
-    case '[':
-        return '{';
-    case ']':
-        return '}';
-    case '\\':
-        return '|';
-    case '~':
-        return '^';
-    default:
-        return c;
-    }
-}
-
-void irc_fold(char *dst, const char *src, size_t dstsize)
-{
-    if (dstsize == 0)
-        return;
-    size_t i = 0;
-    for (; i + 1 < dstsize && src[i]; i++)
-        dst[i] = irc_fold_char(src[i]);
-    dst[i] = '\0';
-}
-
-int irc_casecmp(const char *a, const char *b)
-{
-    for (;; a++, b++) {
-        unsigned char x = (unsigned char)irc_fold_char(*a);
-        unsigned char y = (unsigned char)irc_fold_char(*b);
-        if (x != y || x == '\0')
-            return (int)x - (int)y;
-    }
-}
-
 /* ---- names ----------------------------------------------------------- */
 
 static bool is_letter(char c)

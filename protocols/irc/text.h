@@ -46,19 +46,6 @@ enum {
  * safely. */
 int irc_message_parse(char *line, size_t n, struct irc_message *m);
 
-/* ---- case mapping: CASEMAPPING=rfc1459 ------------------------------- */
-
-/* A-Z [ ] \ ~ fold to a-z { } | ^ (in rfc1459 they are the same letters
- * in upper and lower case, from the Scandinavian ISO 646); any other
- * byte is itself. */
-char irc_fold_char(char c);
-/* Copies src folded into dst[0..dstsize), always NUL-terminated (unless
- * dstsize is 0), cut if too long; dst may be src, to fold in place. */
-void irc_fold(char *dst, const char *src, size_t dstsize);
-/* strcmp of the folded strings: 0 when a and b name the same nick or
- * channel. Ordering is by folded unsigned bytes. */
-int irc_casecmp(const char *a, const char *b);
-
 /* ---- names ----------------------------------------------------------- */
 
 /* 1..maxlen bytes; the first a letter or one of [ ] \ ` _ ^ { | }, the

@@ -339,33 +339,3 @@ int room_write_shared(struct room_user *u, struct pc_sbuf *b)
         return -ENOBUFS;
     return pc_conn_write_shared(u->c, b);
 }
-
-/* ---- names ------------------------------------------------------------- */
-
-void room_fold(char *dst, const char *src, size_t dstsize)
-{
-    size_t i = 0;
-    for (; src[i] && i + 1 < dstsize; i++) {
-        char c = src[i];
-        if (c >= 'A' && c <= ']') /* A-Z [ \ ] */
-            c = (char)(c + 32);
-        else if (c == '~')
-            c = '^';
-        dst[i] = c;
-    }
-    dst[i] = '\0';
-}
-
-bool room_name_valid(const char *s, size_t n)
-{
-    if (n == 0 || n > ROOM_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.' ||
-              c == '#'))
-            return false;
-    }
-    return true;
-}

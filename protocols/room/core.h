@@ -201,8 +201,6 @@ struct room_msg *room_pack_members(struct room_core *core,
                                    struct room_home *r);
 void room_home_mode(struct room_core *core, struct room_msg *m);
 void room_home_modes(struct room_core *core, struct room_msg *m);
-/* Glob match (* and ?) of nick!user@host masks, rfc1459 case-insensitive. */
-bool room_mask_match(const char *mask, const char *subject);
 
 /* The handlers of each file, called by core.c's dispatcher. */
 void room_home_handle(struct room_core *core, struct room_msg *m);

@@ -53,7 +53,7 @@ static void applied_add(struct applied *ap, bool add, char mode,
 static int ban_index(const struct room_home *r, const char *mask)
 {
     for (unsigned i = 0; i < r->nbans; i++)
-        if (strcmp(r->bans[i].mask, mask) == 0)
+        if (room_casecmp(r->bans[i].mask, mask) == 0) /* one ban, any case */
             return (int)i;
     return -1;
 }
@@ -222,33 +222,4 @@ void room_home_modes(struct room_core *core, struct room_msg *m)
             a->time2 = r->created;
     }
     room_home_answer(core, m, kind, a ? ROOM_OK : ROOM_NO_MEMORY, a);
-}
-
-/* Backtracking only to the last '*': linear in practice, and never worse
- * than mask length times subject length. */
-bool room_mask_match(const char *mask, const char *subject)
-{
-    const char *star = NULL, *resume = NULL;
-    char a[2], b[2];
-    while (*subject) {
-        a[0] = *mask, a[1] = '\0';
-        b[0] = *subject, b[1] = '\0';
-        room_fold(a, a, sizeof a);
-        room_fold(b, b, sizeof b);
-        if (*mask == '*') {
-            star = ++mask;
-            resume = subject;
-        } else if (*mask && (*mask == '?' || a[0] == b[0])) {
-            mask++;
-            subject++;
-        } else if (star) {
-            mask = star;
-            subject = ++resume;
-        } else {
-            return false;
-        }
-    }
-    while (*mask == '*')
-        mask++;
-    return *mask == '\0';
 }

@@ -28,6 +28,7 @@
 
 #include "percore/percore.h"
 #include "protocols/room/bucket.h"
+#include "protocols/room/fold.h"
 
 #define ROOM_NICK_MAX 32  /* bytes of a nick */
 #define ROOM_NAME_MAX 32  /* bytes of a room name */
@@ -295,12 +296,5 @@ void room_users(struct room_user *u);
 void room_whois(struct room_user *u, const char *nicks);
 /* Sets (text) or clears (NULL) u's away message; rooms' lists follow. */
 void room_away(struct room_user *u, const char *text);
-
-/* ---- names ----------------------------------------------------------- */
-
-/* rfc1459 case folding, used for every nick and room comparison. */
-void room_fold(char *dst, const char *src, size_t dstsize);
-/* Room names: 1-32 of A-Z a-z 0-9 _ - . # */
-bool room_name_valid(const char *s, size_t n);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "protocols/room/fold.h"
 #include "protocols/irc/mode.h"
 #include "protocols/irc/text.h"
 
@@ -416,44 +417,44 @@ static void test_mask_normalize_truncates_like_snprintf(void **state)
 
 static void test_mask_match_globs(void **state)
 {
-    assert_true(irc_mask_match("nick!user@host", "nick!user@host"));
-    assert_true(irc_mask_match("*!*@*", "a!b@c"));
-    assert_true(irc_mask_match("*", ""));
-    assert_true(irc_mask_match("", ""));
-    assert_false(irc_mask_match("", "a"));
-    assert_true(irc_mask_match("*!*@*.example.org", "a!b@x.y.example.org"));
-    assert_false(irc_mask_match("*!*@*.example.org", "a!b@example.org"));
-    assert_true(irc_mask_match("n?ck!*@*", "nick!u@h"));
-    assert_false(irc_mask_match("n?ck!*@*", "nck!u@h"));
-    assert_false(irc_mask_match("?", ""));
-    assert_true(irc_mask_match("???", "abc"));
-    assert_false(irc_mask_match("???", "abcd"));
-    assert_true(irc_mask_match("a**b***", "ab"));
-    assert_true(irc_mask_match("*a*b", "xaybzb"));
-    assert_false(irc_mask_match("*a*b", "xaybzbc"));
-    assert_true(irc_mask_match("*aab", "aaaab"));
-    assert_false(irc_mask_match("abc", "ab"));
-    assert_false(irc_mask_match("ab", "abc"));
+    assert_true(room_mask_match("nick!user@host", "nick!user@host"));
+    assert_true(room_mask_match("*!*@*", "a!b@c"));
+    assert_true(room_mask_match("*", ""));
+    assert_true(room_mask_match("", ""));
+    assert_false(room_mask_match("", "a"));
+    assert_true(room_mask_match("*!*@*.example.org", "a!b@x.y.example.org"));
+    assert_false(room_mask_match("*!*@*.example.org", "a!b@example.org"));
+    assert_true(room_mask_match("n?ck!*@*", "nick!u@h"));
+    assert_false(room_mask_match("n?ck!*@*", "nck!u@h"));
+    assert_false(room_mask_match("?", ""));
+    assert_true(room_mask_match("???", "abc"));
+    assert_false(room_mask_match("???", "abcd"));
+    assert_true(room_mask_match("a**b***", "ab"));
+    assert_true(room_mask_match("*a*b", "xaybzb"));
+    assert_false(room_mask_match("*a*b", "xaybzbc"));
+    assert_true(room_mask_match("*aab", "aaaab"));
+    assert_false(room_mask_match("abc", "ab"));
+    assert_false(room_mask_match("ab", "abc"));
 }
 
 static void test_mask_match_is_case_insensitive_rfc1459(void **state)
 {
-    assert_true(irc_mask_match("NICK!*@*", "nick!u@h"));
-    assert_true(irc_mask_match("[bot]*!*@*", "{BOT}x!u@h"));
-    assert_true(irc_mask_match("a\\b~!*@*", "A|B^!u@h"));
-    assert_false(irc_mask_match("a!*@*", "b!u@h"));
+    assert_true(room_mask_match("NICK!*@*", "nick!u@h"));
+    assert_true(room_mask_match("[bot]*!*@*", "{BOT}x!u@h"));
+    assert_true(room_mask_match("a\\b~!*@*", "A|B^!u@h"));
+    assert_false(room_mask_match("a!*@*", "b!u@h"));
 }
 
 static void test_mask_match_question_mark_is_one_byte(void **state)
 {
-    assert_false(irc_mask_match("caf?!*@*", "caf\xc3\xa9!u@h"));
-    assert_true(irc_mask_match("caf?\?!*@*", "caf\xc3\xa9!u@h"));
+    assert_false(room_mask_match("caf?!*@*", "caf\xc3\xa9!u@h"));
+    assert_true(room_mask_match("caf?\?!*@*", "caf\xc3\xa9!u@h"));
 }
 
 static void test_mask_match_has_no_escape(void **state)
 {
-    assert_true(irc_mask_match("a\\*", "a\\xyz"));
-    assert_false(irc_mask_match("a\\*", "a*"));
+    assert_true(room_mask_match("a\\*", "a\\xyz"));
+    assert_false(room_mask_match("a\\*", "a*"));
 }
 
 /* The obvious matcher, exponential but right: the reference. */
@@ -463,7 +464,7 @@ static bool slow_match(const char *p, const char *s)
         return *s == '\0';
     if (*p == '*')
         return slow_match(p + 1, s) || (*s && slow_match(p, s + 1));
-    return *s && (*p == '?' || irc_fold_char(*p) == irc_fold_char(*s)) &&
+    return *s && (*p == '?' || room_fold_char(*p) == room_fold_char(*s)) &&
            slow_match(p + 1, s + 1);
 }
 
@@ -485,7 +486,7 @@ static void test_mask_match_agrees_with_the_obvious_matcher(void **state)
             s[i] = sub[(seed >> 16) % (sizeof sub - 1)];
         }
         p[pn] = s[sn] = '\0';
-        if (irc_mask_match(p, s) != slow_match(p, s))
+        if (room_mask_match(p, s) != slow_match(p, s))
             fail_msg("mask \"%s\" subject \"%s\"", p, s);
     }
 }
@@ -507,12 +508,12 @@ static void test_mask_match_worst_case_is_not_exponential(void **state)
     mask[m] = '\0';
     memset(subject, 'a', sizeof subject - 1);
     subject[sizeof subject - 1] = '\0';
-    assert_false(irc_mask_match(mask, subject));
+    assert_false(room_mask_match(mask, subject));
     subject[sizeof subject - 2] = 'b';
-    assert_true(irc_mask_match(mask, subject));
+    assert_true(room_mask_match(mask, subject));
     /* the greedy matcher's own worst case: the star retried at each byte */
     assert_false(
-        irc_mask_match("*aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab",
+        room_mask_match("*aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab",
                        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
                        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
 }

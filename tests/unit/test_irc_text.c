@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "protocols/room/fold.h"
 #include "protocols/irc/text.h"
 
 /* ---- messages ------------------------------------------------------- */
@@ -265,7 +266,7 @@ static void test_fold_char_maps_rfc1459_pairs_only(void **state)
     static const char lower[] = "abcdefghijklmnopqrstuvwxyz{}|^";
     for (int c = 0; c < 256; c++) {
         const char *u = c ? strchr(upper, c) : NULL;
-        assert_int_equal(irc_fold_char((char)c),
+        assert_int_equal(room_fold_char((char)c),
                          u ? lower[u - upper] : (char)c);
     }
 }
@@ -273,36 +274,36 @@ static void test_fold_char_maps_rfc1459_pairs_only(void **state)
 static void test_fold_truncates_and_terminates(void **state)
 {
     char out[8] = "zzzzzzz";
-    irc_fold(out, "ABC", 0);
+    room_fold(out, "ABC", 0);
     assert_int_equal(out[0], 'z');
-    irc_fold(out, "ABC", 1);
+    room_fold(out, "ABC", 1);
     assert_string_equal(out, "");
-    irc_fold(out, "Nick[Away]", sizeof out);
+    room_fold(out, "Nick[Away]", sizeof out);
     assert_string_equal(out, "nick{aw");
-    irc_fold(out, "A~", sizeof out);
+    room_fold(out, "A~", sizeof out);
     assert_string_equal(out, "a^");
 }
 
 static void test_fold_in_place(void **state)
 {
     char s[] = "#Rust-Dev[EU]";
-    irc_fold(s, s, sizeof s);
+    room_fold(s, s, sizeof s);
     assert_string_equal(s, "#rust-dev{eu}");
 }
 
 static void test_casecmp_equal_under_rfc1459(void **state)
 {
-    assert_int_equal(irc_casecmp("Nick[A]\\~", "nick{a}|^"), 0);
-    assert_int_equal(irc_casecmp("", ""), 0);
-    assert_true(irc_casecmp("alice", "bob") < 0);
-    assert_true(irc_casecmp("BOB", "alice") > 0);
-    assert_true(irc_casecmp("ann", "ANNA") < 0);
-    assert_true(irc_casecmp("anna", "ANN") > 0);
+    assert_int_equal(room_casecmp("Nick[A]\\~", "nick{a}|^"), 0);
+    assert_int_equal(room_casecmp("", ""), 0);
+    assert_true(room_casecmp("alice", "bob") < 0);
+    assert_true(room_casecmp("BOB", "alice") > 0);
+    assert_true(room_casecmp("ann", "ANNA") < 0);
+    assert_true(room_casecmp("anna", "ANN") > 0);
     /* '[' (0x5b) sorts as '{' (0x7b), after 'z' */
-    assert_true(irc_casecmp("[", "z") > 0);
+    assert_true(room_casecmp("[", "z") > 0);
     /* bytes compare unsigned: 0xe9 after 'z' */
-    assert_true(irc_casecmp("\xe9", "z") > 0);
-    assert_true(irc_casecmp("a", "a\xe9") < 0);
+    assert_true(room_casecmp("\xe9", "z") > 0);
+    assert_true(room_casecmp("a", "a\xe9") < 0);
 }
 
 /* ---- names ----------------------------------------------------------- */
