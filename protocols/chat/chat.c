@@ -141,6 +141,8 @@ static void chat_deliver(struct room_user *u, const struct room_event *ev,
     if (ev->kind == ROOM_EV_KICK && ev->room &&
         strcmp(ev->target, u->nick) == 0)
         cc->room[0] = '\0'; /* the core unlists us right after */
+    if (ev->kind == ROOM_EV_PART && ev->from == u->id)
+        return; /* chat answers its own part with "OK part" */
     if (!ev->room) { /* to one user: no sharing */
         char buf[4200];
         int n = render(ev, u->nick, buf, sizeof buf);

@@ -96,8 +96,10 @@ void irc_cmd_part(struct irc_conn *ic, char **p, unsigned n)
 void irc_cmd_topic(struct irc_conn *ic, char **p, unsigned n)
 {
     const char *room = irc_room_of(ic, p[0]);
-    if (room)
-        room_topic(&ic->u, room, n > 1 ? p[1] : NULL);
+    if (!room)
+        return;
+    ic->asked = n > 1 ? ASKED_NONE : ASKED_TOPIC;
+    room_topic(&ic->u, room, n > 1 ? p[1] : NULL);
 }
 
 void irc_cmd_names(struct irc_conn *ic, char **p, unsigned n)
@@ -143,9 +145,16 @@ static void user_mode(struct irc_conn *ic, char **p, unsigned n)
         irc_numeric(ic, "502", ":Can't change mode for other users");
         return;
     }
-    if (n > 1 && !irc_umode_apply(p[1], &ic->u.invisible))
+    if (n == 1) {
+        irc_numeric(ic, "221", "+%s", ic->u.invisible ? "i" : "");
+        return;
+    }
+    bool was = ic->u.invisible;
+    if (!irc_umode_apply(p[1], &ic->u.invisible))
         irc_numeric(ic, "501", ":Unknown MODE flag");
-    irc_numeric(ic, "221", "+%s", ic->u.invisible ? "i" : "");
+    if (was != ic->u.invisible) /* the change itself, as a MODE */
+        irc_send(ic, ":%s!%s@%s MODE %s :%ci", ic->u.nick, ic->u.user,
+                 ic->u.host, ic->u.nick, ic->u.invisible ? '+' : '-');
 }
 
 void irc_cmd_mode(struct irc_conn *ic, char **p, unsigned n)
@@ -271,9 +280,9 @@ void irc_answer_channel(struct irc_conn *ic, const struct room_answer *a)
         irc_send_names(ic, a->room, a);
         break;
     case ROOM_ANS_TOPIC:
-        if (!a->topic) /* a new topic: the TOPIC line said it */
-            break;
-        topic_lines(ic, a);
+        if (ic->asked == ASKED_TOPIC) /* else a new topic: TOPIC said it */
+            topic_lines(ic, a);
+        ic->asked = ASKED_NONE;
         break;
     case ROOM_ANS_MODE:
         if (a->mode) /* a change, refused above or applied: nothing */

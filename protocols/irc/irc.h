@@ -32,7 +32,7 @@ struct irc_worker {
 /* What a held request's answer is for, when the core's answer kind does
  * not tell (WHO and NAMES both ask for members). */
 enum irc_asked { ASKED_NONE, ASKED_NAMES, ASKED_WHO, ASKED_WHOIS,
-                 ASKED_ISON, ASKED_USERHOST, ASKED_LUSERS };
+                 ASKED_ISON, ASKED_USERHOST, ASKED_LUSERS, ASKED_TOPIC };
 
 struct irc_conn {
     struct room_user u;          /* first: the core's part */

@@ -314,10 +314,20 @@ static void on_leave(struct room_core *core, struct room_msg *m)
 {
     struct room_home *r = room_home_find(core, m->room);
     struct room_member *mb = r ? room_member_find(r, m->id) : NULL;
+    if (m->kind) { /* a part from a room the user is not in: which is it */
+        room_home_answer(core, m, ROOM_ANS_PART,
+                         r ? ROOM_NOT_MEMBER : ROOM_NO_SUCH_ROOM, NULL);
+        return;
+    }
+    /* The PART goes out while the leaver is still listed, so it sees its
+     * own; the answer follows on the same link, and the leaver's worker
+     * unlists it before any event numbered after its leave. */
+    if (mb && m->flag != LEAVE_SILENT)
+        room_fanout(core, r, m,
+                    m->flag == LEAVE_QUIT ? ROOM_EV_QUIT : ROOM_EV_PART, NULL,
+                    m->text, m->len, m->dedup);
     if (mb)
         member_remove(core, &r, mb);
-    /* The answer goes before the PART, on the same link: the leaver's
-     * worker unlists it before any event numbered after its leave. */
     if (m->flag == LEAVE_PART) {
         struct room_msg *a = room_msg_new(core, OP_LEAVE_ACK, NULL, 0, NULL, 0);
         if (a) {
@@ -327,9 +337,6 @@ static void on_leave(struct room_core *core, struct room_msg *m)
         }
         room_send(core, m->worker, a);
     }
-    if (mb && r && m->flag != LEAVE_SILENT)
-        room_fanout(core, r, m, m->flag == LEAVE_QUIT ? ROOM_EV_QUIT : ROOM_EV_PART,
-               NULL, m->text, m->len, m->dedup);
 }
 
 /* ---- speaking, names, away ---------------------------------------------- */

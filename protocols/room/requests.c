@@ -86,13 +86,14 @@ void room_part(struct room_user *u, const char *room, const char *reason)
     char key[ROOM_NAME_MAX + 1];
     room_fold(key, room, sizeof key);
     struct room_membership *ms = room_membership_find(u, key);
-    if (!ms || ms->state != MS_IN) {
-        struct room_answer a = {.kind = ROOM_ANS_PART,
-                                .status = ROOM_NOT_MEMBER, .room = room};
-        u->face->answer(u, &a);
+    unsigned home;
+    if (!ms || ms->state != MS_IN) { /* the home tells whether it exists */
+        struct room_msg *m = to_home(u, OP_LEAVE, room, NULL, 0, &home);
+        if (m)
+            m->kind = 1;
+        ask(u, m, home, ROOM_ANS_PART, room);
         return;
     }
-    unsigned home;
     struct room_msg *m = to_home(u, OP_LEAVE, ms->name, reason,
                                  reason ? strlen(reason) : 0, &home);
     if (!m) {

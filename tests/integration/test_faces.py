@@ -1,0 +1,249 @@
+"""One room core behind two faces: chat and irc members of the same rooms
+on a real percored with 4 workers, over real sockets. One order per room
+for every member of every face, nicks unique across faces, what each face
+makes of the other's lines, modes set on IRC holding for chat members,
+and a slow IRC reader cut after its last whole line."""
+
+import re
+import selectors
+import socket
+import threading
+import time
+import unittest
+
+from percored import SLOW, Percored, wait_for
+from test_chat import Client as ChatClient
+
+WORKERS = 4
+
+
+class IrcClient:
+    """A raw IRC client: registers and reads CR LF lines."""
+
+    def __init__(self, server, nick, caps=(), rcvbuf=None):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(10 * SLOW)
+        self.sock.connect(("127.0.0.1", server.ports["irc"]))
+        self.buf = b""
+        self.nick = nick
+        if caps:
+            self.send("CAP LS 302")
+            self.send("CAP REQ :" + " ".join(caps))
+            self.expect(r":\S+ CAP \S+ ACK .*")
+            self.send("CAP END")
+        self.send(f"NICK {nick}")
+        self.send(f"USER {nick} 0 * :{nick} the tester")
+        self.expect(r":\S+ 001 .*")
+        self.expect(r":\S+ (376|422) .*")
+
+    def send(self, text):
+        data = text.encode() if isinstance(text, str) else text
+        self.sock.sendall(data + b"\r\n")
+
+    def line(self, timeout=10):
+        deadline = time.time() + timeout * SLOW
+        while b"\r\n" not in self.buf:
+            self.sock.settimeout(max(0.01, deadline - time.time()))
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed; had %r" % self.buf)
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        return line.decode()
+
+    def expect(self, pattern, timeout=10):
+        skipped = []
+        while True:
+            line = self.line(timeout)
+            m = re.fullmatch(pattern, line)
+            if m:
+                return m, skipped
+            skipped.append(line)
+
+    def join(self, channel):
+        self.send(f"JOIN {channel}")
+        self.expect(rf":\S+ 366 {re.escape(self.nick)} {re.escape(channel)} .*")
+
+    def close(self):
+        self.sock.close()
+
+
+def faces_server(*extra):
+    return Percored("--set", "chat.flood_rate=0", "--set", "irc.flood_rate=0",
+                    *extra,
+                    listeners=(("chat", "chat"), ("irc", "irc"),
+                               ("metrics", "metrics")),
+                    workers=WORKERS)
+
+
+class OneOrderAcrossFaces(unittest.TestCase):
+    def test_every_member_of_every_face_sees_one_order(self):
+        rooms, per_face, lines = 3, 20, 10 if SLOW == 1 else 4
+        with faces_server() as srv:
+            chats = [ChatClient(srv) for _ in range(rooms * per_face)]
+            ircs = [IrcClient(srv, f"irc{i}", caps=("echo-message",))
+                    for i in range(rooms * per_face)]
+            for i, c in enumerate(chats):
+                c.room = f"room{i % rooms}"
+                c.join(c.room)
+            for i, c in enumerate(ircs):
+                c.room = f"room{i % rooms}"
+                c.join("#" + c.room)
+            members = chats + ircs
+
+            def send_all():
+                for n in range(lines):
+                    for c in chats:
+                        c.send(f"{c.nick} {n}\n")
+                    for c in ircs:
+                        c.send(f"PRIVMSG #{c.room} :{c.nick} {n}")
+            sender = threading.Thread(target=send_all)
+            sender.start()
+            expected = 2 * per_face * lines
+            got = {c: [] for c in members}
+            sel = selectors.DefaultSelector()
+            for c in members:
+                c.sock.setblocking(False)
+                sel.register(c.sock, selectors.EVENT_READ, c)
+            chat_line = re.compile(rb"(\S+): (\S+) (\d+)")
+            irc_line = re.compile(rb":(\S+?)!\S+ PRIVMSG #\S+ :(\S+) (\d+)")
+            deadline = time.time() + 60 * SLOW
+            pending = set(members)
+            while pending and time.time() < deadline:
+                for key, _ in sel.select(timeout=1):
+                    c = key.data
+                    c.buf += c.sock.recv(1 << 16)
+                    *done, c.buf = re.split(rb"\r?\n", c.buf)
+                    pat = irc_line if isinstance(c, IrcClient) else chat_line
+                    for raw in done:
+                        m = pat.fullmatch(raw)
+                        if m:
+                            self.assertEqual(m.group(1), m.group(2))
+                            got[c].append((m.group(1), int(m.group(3))))
+                    if len(got[c]) >= expected:
+                        pending.discard(c)
+            sender.join()
+            sel.close()
+            self.assertFalse(pending, "members still missing lines")
+            for r in range(rooms):
+                room = [c for c in members if c.room == f"room{r}"]
+                first = got[room[0]]
+                self.assertEqual(len(set(first)), expected)
+                for c in room:
+                    mine = [n for nick, n in first if nick == c.nick.encode()]
+                    self.assertEqual(mine, list(range(lines)))
+                for c in room[1:]:
+                    self.assertEqual(got[c], first,
+                                     f"{c.nick} saw room{r} in another order")
+            for c in members:
+                c.close()
+
+
+class BetweenFaces(unittest.TestCase):
+    def test_chat_and_irc_meet_in_one_room_and_render_each_other(self):
+        with faces_server() as srv:
+            irc = IrcClient(srv, "ircy")
+            irc.join("#meet")
+            chat = ChatClient(srv)
+            chat.command("/nick chatty", "OK nick chatty")
+            chat.join("meet")
+            irc.expect(r":chatty!chat@127\.0\.0\.1 JOIN #meet")
+            chat.send("hello irc\n")
+            irc.expect(r":chatty!\S+ PRIVMSG #meet :hello irc")
+            chat.send("/me waves\n")
+            irc.expect(":chatty!\\S+ PRIVMSG #meet :\x01ACTION waves\x01")
+            irc.send("PRIVMSG #meet :\x02bold\x02 and \x0304red\x03 text")
+            chat.expect(r"ircy: bold and red text")
+            irc.send("PRIVMSG #meet :\x01ACTION dances\x01")
+            chat.expect(r"\* ircy dances")
+            # a CTCP other than ACTION does not reach chat; the next line does
+            irc.send("PRIVMSG #meet :\x01VERSION\x01")
+            irc.send("PRIVMSG #meet :after")
+            m, skipped = chat.expect(r"ircy: after")
+            self.assertFalse(any("VERSION" in s for s in skipped), skipped)
+            # each face lists the other's members
+            irc.send("NAMES #meet")
+            m, _ = irc.expect(r":\S+ 353 ircy = #meet :(.*)")
+            self.assertEqual(sorted(m.group(1).split()), ["@ircy", "chatty"])
+            chat.command("/who", re.escape("OK who meet 2: chatty ircy"))
+            irc.send("WHO #meet")
+            m, _ = irc.expect(r":\S+ 352 ircy #meet chat 127\.0\.0\.1 \S+ "
+                              r"chatty H :0 ")
+            # private lines both ways
+            chat.command("/msg ircy psst", "OK msg ircy")
+            irc.expect(r":chatty!\S+ PRIVMSG ircy :psst")
+            irc.send("PRIVMSG chatty :back")
+            chat.expect(r"ircy -> chatty: back")
+
+    def test_nicks_are_unique_across_faces_whatever_the_case(self):
+        with faces_server() as srv:
+            alice = IrcClient(srv, "Alice")
+            chat = ChatClient(srv)
+            chat.command("/nick alice", "ERR nick alice is taken")
+            chat.command("/nick ALICE", "ERR nick ALICE is taken")
+            chat.command("/nick bob", "OK nick bob")
+            s = socket.create_connection(("127.0.0.1", srv.ports["irc"]))
+            s.sendall(b"NICK BoB\r\nUSER x 0 * :x\r\n")
+            data = b""
+            while b" 433 " not in data:
+                data += s.recv(4096)
+            self.assertIn(b"433 * BoB :Nickname is already in use", data)
+            s.close()
+            alice.close()
+
+    def test_modes_set_on_irc_hold_for_chat_members(self):
+        with faces_server() as srv:
+            op = IrcClient(srv, "op")
+            op.join("#mod")
+            chat = ChatClient(srv)
+            chat.join("mod")
+            op.send("MODE #mod +m")
+            op.expect(r":op!\S+ MODE #mod \+m")
+            chat.expect(r"\*\*\* op sets mode \+m on mod")
+            chat.send("may I?\n")
+            chat.expect(r"ERR you cannot speak in mod now")
+            op.send(f"MODE #mod +v {chat.nick}")
+            chat.expect(rf"\*\*\* op sets mode \+v {chat.nick} on mod")
+            chat.send("thanks\n")
+            op.expect(rf":{chat.nick}!\S+ PRIVMSG #mod :thanks")
+            op.send(f"KICK #mod {chat.nick} :enough")
+            chat.expect(rf"\*\*\* {chat.nick} was kicked from mod by op "
+                        r"\(enough\)")
+            chat.send("still here?\n")
+            chat.expect(r"ERR you are not in a room.*")
+            op.send("MODE #mod +b *!chat@*")
+            op.expect(r":op!\S+ MODE #mod \+b \*!chat@\*")
+            chat.command("/join mod", r"ERR you are banned from mod")
+
+
+class SlowIrcReader(unittest.TestCase):
+    def test_a_slow_irc_reader_gets_whole_lines_then_error(self):
+        line = "x" * 400
+        with faces_server("--set", "irc.sendq=64K") as srv:
+            slow = IrcClient(srv, "slow", rcvbuf=4096)
+            talker = IrcClient(srv, "talker")
+            slow.join("#busy")
+            talker.join("#busy")
+            for i in range(2000):  # 800 KB: far past the sendq
+                talker.send(f"PRIVMSG #busy :{i} {line}")
+            talker.expect(r":slow!\S+ QUIT :SendQ exceeded", timeout=30)
+            rest = slow.buf
+            slow.sock.settimeout(10 * SLOW)
+            while True:
+                chunk = slow.sock.recv(65536)
+                if not chunk:
+                    break
+                rest += chunk
+            self.assertTrue(rest.endswith(b"\r\n"), rest[-100:])
+            lines = rest.decode().split("\r\n")[:-1]
+            self.assertRegex(lines[-1],
+                             r"ERROR :Closing Link: \S+ \(SendQ exceeded\)")
+            for text in lines[:-1]:
+                self.assertRegex(text, r"(:talker!\S+ PRIVMSG #busy :\d+ x{400}"
+                                       r"|:\S+ \d{3} .*|:\S+ JOIN .*)")
+
+
+if __name__ == "__main__":
+    unittest.main()
