@@ -181,6 +181,86 @@ static void test_flush_reports_a_broken_socket(void **state)
     close(fds[0]);
 }
 
+/* A cut keeps the unit a partial write began and drops every later one:
+ * the peer's stream ends on a unit boundary. (off and part are set by
+ * hand where a partial write would have left them.) */
+static void test_cut_finishes_the_copied_unit_in_flight(void **state)
+{
+    int fds[2];
+    socket_pair(fds);
+    struct pc_outq q = {0};
+    pc_outq_copy(&q, "line1\n", 6);
+    pc_outq_copy(&q, "line2\n", 6);
+    pc_outq_copy(&q, "line3\n", 6);
+    q.head->off = 8, q.bytes -= 8; /* "line1\nli" has left */
+    pc_outq_cut(&q);
+    assert_int_equal(q.bytes, 4);
+    pc_outq_copy(&q, "bye\n", 4); /* a goodbye after the cut */
+    assert_int_equal(pc_outq_flush(&q, fds[0]), 8);
+    char buf[32];
+    assert_int_equal(drain(fds[1], buf, sizeof buf), 8);
+    assert_memory_equal(buf, "ne2\nbye\n", 8);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static void test_cut_on_a_boundary_drops_everything_left(void **state)
+{
+    struct pc_outq q = {0};
+    pc_outq_copy(&q, "line1\n", 6);
+    pc_outq_copy(&q, "line2\n", 6);
+    pc_outq_cut(&q); /* nothing has left */
+    assert_int_equal(q.bytes, 0);
+    assert_null(q.head);
+    pc_outq_copy(&q, "line1\n", 6);
+    pc_outq_copy(&q, "line2\n", 6);
+    q.head->off = 6, q.bytes -= 6; /* exactly line1 has left */
+    pc_outq_cut(&q);
+    assert_int_equal(q.bytes, 0);
+    assert_null(q.head);
+}
+
+static void test_cut_finishes_the_shared_unit_in_flight(void **state)
+{
+    struct pc_outq q = {0};
+    struct pc_sbuf *b[3];
+    for (int i = 0; i < 3; i++) {
+        b[i] = pc_sbuf_new(10);
+        memset(b[i]->data, 'a' + i, 10);
+        pc_outq_share(&q, b[i]);
+    }
+    pc_outq_copy(&q, "tail", 4);
+    q.head->part = 4, q.bytes -= 4; /* 4 bytes of b[0] have left */
+    pc_outq_cut(&q);
+    assert_int_equal(q.bytes, 6);
+    assert_int_equal(b[0]->refs, 2);
+    assert_int_equal(b[1]->refs, 1); /* dropped with the rest */
+    assert_int_equal(b[2]->refs, 1);
+    pc_outq_clear(&q);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(b[i]->refs, 1);
+        pc_sbuf_unref(b[i]);
+    }
+}
+
+static void test_unit_ends_survive_a_full_chunk(void **state)
+{
+    /* Thousands of small units fill several chunks; a cut in the middle
+     * of the first still finds where the unit in flight ends. */
+    struct pc_outq q = {0};
+    char unit[7];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(unit, sizeof unit, "%05d\n", i);
+        assert_int_equal(pc_outq_copy(&q, unit, 6), 0);
+    }
+    assert_ptr_not_equal(q.head, q.tail);
+    q.head->off = 6 * 100 + 2, q.bytes -= 6 * 100 + 2;
+    pc_outq_cut(&q);
+    assert_int_equal(q.bytes, 4);
+    assert_memory_equal(q.head->data + q.head->off, "100\n", 4);
+    pc_outq_clear(&q);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -192,6 +272,10 @@ int main(void)
         cmocka_unit_test(test_partial_writes_through_reference_blocks),
         cmocka_unit_test(test_clear_drops_every_reference),
         cmocka_unit_test(test_flush_reports_a_broken_socket),
+        cmocka_unit_test(test_cut_finishes_the_copied_unit_in_flight),
+        cmocka_unit_test(test_cut_on_a_boundary_drops_everything_left),
+        cmocka_unit_test(test_cut_finishes_the_shared_unit_in_flight),
+        cmocka_unit_test(test_unit_ends_survive_a_full_chunk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
