@@ -325,9 +325,9 @@ static void cmd_nick(struct chat_conn *cc, const char *name, size_t n)
 /* "/join ROOM [KEY]" */
 static void cmd_join(struct chat_conn *cc, const char *arg, size_t n)
 {
-    size_t w = strcspn(arg, " \t");
-    if (w > n)
-        w = n;
+    size_t w = 0; /* arg is not NUL-terminated */
+    while (w < n && arg[w] != ' ' && arg[w] != '\t')
+        w++;
     const char *key = arg + w;
     size_t klen = n - w;
     while (klen && (*key == ' ' || *key == '\t'))
