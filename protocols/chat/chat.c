@@ -9,285 +9,8 @@
 #include <string.h>
 
 #include "percore/percore.h"
+#include "protocols/chat/chat.h"
 #include "protocols/chat/line.h"
-#include "protocols/irc/text.h"
-#include "protocols/room/room.h"
-
-struct chat_options {
-    struct room_limits limits;
-    size_t max_line;
-    char default_room[ROOM_NAME_MAX + 1];
-};
-
-struct chat_worker {
-    struct room_core *core;
-    struct chat_options opt;
-};
-
-struct chat_conn {
-    struct room_user u; /* first: the core's part */
-    char room[ROOM_NAME_MAX + 1];      /* "" when in no room */
-    char next_room[ROOM_NAME_MAX + 1]; /* /join waiting for its part */
-    char next_key[ROOM_KEY_MAX + 1];
-    bool greeting;   /* the default room's join: no "OK join" */
-    bool discarding; /* inside an over-long line */
-    bool quitting;   /* /quit: ignore what follows */
-    char *quit_reason;
-};
-
-static void put(struct chat_conn *cc, const char *text, size_t len)
-{
-    room_write(&cc->u, text, len);
-}
-
-static void putf(struct chat_conn *cc, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void putf(struct chat_conn *cc, const char *fmt, ...)
-{
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n >= sizeof buf) /* keep the line end of a cut line */
-        n = sizeof buf - 1, buf[n - 1] = '\n';
-    put(cc, buf, (size_t)n);
-}
-
-/* ---- rendering the core's events ------------------------------------------ */
-
-/* Text from other faces may carry IRC formatting, which chat forbids
- * (no control bytes reach a chat screen): it is removed, and a line left
- * with other control bytes is not shown. */
-static size_t plain(const char *text, size_t len, char *out)
-{
-    size_t n = irc_strip_formatting(text, len, out);
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)out[i] < 0x20 && out[i] != '\t')
-            return 0;
-    return n;
-}
-
-static int render(const struct room_event *ev, const char *me, char *buf,
-                  size_t size)
-{
-    char *text = malloc(ev->len + 1);
-    size_t n = text ? plain(ev->text, ev->len, text) : 0;
-    int r = -1;
-    const char *room = ev->room, *who = ev->nick;
-    switch (ev->kind) {
-    case ROOM_EV_SAY:
-        if (n)
-            r = room ? snprintf(buf, size, "%s: %.*s\n", who, (int)n, text)
-                     : snprintf(buf, size, "%s -> %s: %.*s\n", who, me,
-                                (int)n, text);
-        break;
-    case ROOM_EV_ACTION:
-        if (n)
-            r = room ? snprintf(buf, size, "* %s %.*s\n", who, (int)n, text)
-                     : snprintf(buf, size, "* %s -> %s %.*s\n", who, me,
-                                (int)n, text);
-        break;
-    case ROOM_EV_NOTICE:
-        if (n)
-            r = snprintf(buf, size, "-%s- %.*s\n", who, (int)n, text);
-        break;
-    case ROOM_EV_CTCP:
-        break; /* requests for IRC clients' software */
-    case ROOM_EV_JOIN:
-        r = snprintf(buf, size, "*** %s joined %s\n", who, room);
-        break;
-    case ROOM_EV_PART:
-        r = n ? snprintf(buf, size, "*** %s left %s (%.*s)\n", who, room,
-                         (int)n, text)
-              : snprintf(buf, size, "*** %s left %s\n", who, room);
-        break;
-    case ROOM_EV_QUIT:
-        r = snprintf(buf, size, "*** %s quit (%.*s)\n", who, (int)n, text);
-        break;
-    case ROOM_EV_NICK:
-        r = snprintf(buf, size, "*** %s is now known as %s\n", who,
-                     ev->target);
-        break;
-    case ROOM_EV_TOPIC:
-        r = snprintf(buf, size, "*** %s set the topic of %s to: %.*s\n", who,
-                     room, (int)n, text);
-        break;
-    case ROOM_EV_MODE:
-        r = snprintf(buf, size, "*** %s sets mode %.*s on %s\n", who, (int)n,
-                     text, room);
-        break;
-    case ROOM_EV_KICK:
-        r = snprintf(buf, size, "*** %s was kicked from %s by %s (%.*s)\n",
-                     ev->target, room, who, (int)n, text);
-        break;
-    case ROOM_EV_INVITE:
-        r = snprintf(buf, size, "*** %s invites you to join %s\n", who, room);
-        break;
-    }
-    free(text);
-    if (r >= (int)size) /* keep the line end of a cut line */
-        r = (int)size - 1, buf[r - 1] = '\n';
-    return r;
-}
-
-static void chat_deliver(struct room_user *u, const struct room_event *ev,
-                         struct pc_sbuf **cache)
-{
-    struct chat_conn *cc = (struct chat_conn *)u;
-    if (ev->kind == ROOM_EV_KICK && ev->room &&
-        strcmp(ev->target, u->nick) == 0)
-        cc->room[0] = '\0'; /* the core unlists us right after */
-    if (ev->kind == ROOM_EV_PART && ev->from == u->id)
-        return; /* chat answers its own part with "OK part" */
-    if (!ev->room) { /* to one user: no sharing */
-        char buf[4200];
-        int n = render(ev, u->nick, buf, sizeof buf);
-        if (n > 0)
-            put(cc, buf, (size_t)n);
-        return;
-    }
-    if (!cache[0]) {
-        size_t size = ev->len + 3 * ROOM_NICK_MAX + ROOM_NAME_MAX + 64;
-        char *buf = malloc(size);
-        int n = buf ? render(ev, u->nick, buf, size) : -1;
-        if (n > 0 && (cache[0] = pc_sbuf_new((size_t)n)))
-            memcpy(cache[0]->data, buf, (size_t)n);
-        free(buf);
-        if (!cache[0])
-            return;
-    }
-    room_write_shared(u, cache[0]);
-}
-
-/* ---- answers --------------------------------------------------------------- */
-
-static const char *refusal(enum room_status st)
-{
-    switch (st) {
-    case ROOM_BANNED: return "you are banned from";
-    case ROOM_INVITE_ONLY: return "an invitation is needed for";
-    case ROOM_BAD_KEY: return "a key is needed for (/join ROOM KEY)";
-    case ROOM_FULL: return "there is no room left in";
-    case ROOM_ALREADY_MEMBER: return "you are already in";
-    case ROOM_NO_MEMORY: return "out of memory joining";
-    default: return "cannot join";
-    }
-}
-
-static void answer_rooms(struct chat_conn *cc, const struct room_answer *a);
-
-static void chat_answer(struct room_user *u, const struct room_answer *a)
-{
-    struct chat_conn *cc = (struct chat_conn *)u;
-    switch (a->kind) {
-    case ROOM_ANS_NICK:
-        if (a->status == ROOM_OK)
-            putf(cc, "OK nick %s\n", a->nick);
-        else
-            putf(cc, "ERR nick %s is taken\n", a->nick);
-        return;
-    case ROOM_ANS_JOIN:
-        if (a->status != ROOM_OK) {
-            putf(cc, "ERR %s %s\n", refusal(a->status), a->room);
-            cc->greeting = false;
-            return;
-        }
-        snprintf(cc->room, sizeof cc->room, "%s", a->room);
-        if (!cc->greeting)
-            putf(cc, "OK join %s\n", a->room);
-        cc->greeting = false;
-        return;
-    case ROOM_ANS_PART:
-        cc->room[0] = '\0';
-        if (cc->next_room[0]) { /* a /join: its answer is the OK join */
-            room_join(u, cc->next_room, cc->next_key, false);
-            cc->next_room[0] = '\0';
-            return;
-        }
-        if (a->status == ROOM_OK)
-            putf(cc, "OK part %s\n", a->room);
-        else
-            putf(cc, "ERR you are not in a room\n");
-        return;
-    case ROOM_ANS_SAID:
-        if (a->status == ROOM_OK)
-            putf(cc, "OK msg %s\n", a->nick);
-        else
-            putf(cc, "ERR no such nick %s\n", a->nick);
-        return;
-    case ROOM_ANS_NAMES:
-        if (a->status != ROOM_OK) {
-            putf(cc, "ERR you are not in a room\n");
-            return;
-        }
-        putf(cc, "OK who %s %u:", a->room, a->nmembers);
-        for (unsigned i = 0; i < a->nmembers; i++)
-            putf(cc, " %s", a->members[i].nick);
-        put(cc, "\n", 1);
-        return;
-    case ROOM_ANS_ROOMS:
-        answer_rooms(cc, a);
-        return;
-    case ROOM_ANS_CANNOT_SPEAK:
-        putf(cc, "ERR you cannot speak in %s now\n", a->room);
-        return;
-    default:
-        return; /* chat asks nothing else */
-    }
-}
-
-/* "name members topic\n" lines into "OK rooms N: name(members) ...". */
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void answer_rooms(struct chat_conn *cc, const struct room_answer *a)
-{
-    char *text = strndup(a->text, a->len);
-    size_t count = 0;
-    for (size_t i = 0; i < a->len; i++)
-        count += a->text[i] == '\n';
-    char **lines = malloc((count + 1) * sizeof *lines);
-    if (!text || !lines) {
-        putf(cc, "ERR out of memory\n");
-        free(text);
-        free(lines);
-        return;
-    }
-    size_t k = 0;
-    for (char *save = NULL, *l = strtok_r(text, "\n", &save); l;
-         l = strtok_r(NULL, "\n", &save))
-        lines[k++] = l;
-    qsort(lines, k, sizeof *lines, cmp_str);
-    size_t size = 64 + k * (ROOM_NAME_MAX + 16);
-    char *out = malloc(size);
-    if (out) {
-        size_t len = (size_t)snprintf(out, size, "OK rooms %zu:", k);
-        for (size_t i = 0; i < k; i++) {
-            char name[ROOM_NAME_MAX + 1];
-            unsigned members = 0;
-            if (sscanf(lines[i], "%32s %u", name, &members) == 2)
-                len += (size_t)snprintf(out + len, size - len, " %s(%u)",
-                                        name, members);
-        }
-        out[len++] = '\n';
-        put(cc, out, len); /* one write: one unit */
-    }
-    free(out);
-    free(lines);
-    free(text);
-}
-
-static const struct room_face chat_face = {
-    .name = "chat",
-    .deliver = chat_deliver,
-    .answer = chat_answer,
-};
 
 /* ---- commands ------------------------------------------------------------- */
 
@@ -295,7 +18,7 @@ static void say(struct chat_conn *cc, enum room_event_kind kind,
                 const char *text, size_t len)
 {
     if (!cc->room[0]) {
-        putf(cc, "ERR you are not in a room (/join ROOM)\n");
+        chat_putf(cc, "ERR you are not in a room (/join ROOM)\n");
         return;
     }
     room_say(&cc->u, cc->room, kind, text, len);
@@ -304,19 +27,19 @@ static void say(struct chat_conn *cc, enum room_event_kind kind,
 static void cmd_nick(struct chat_conn *cc, const char *name, size_t n)
 {
     if (!chat_nick_valid(name, n)) {
-        putf(cc, "ERR invalid nick: 1-%d of A-Z a-z 0-9 _ - [ ] { } ^ | `, "
+        chat_putf(cc, "ERR invalid nick: 1-%d of A-Z a-z 0-9 _ - [ ] { } ^ | `, "
                  "not starting with a digit or -\n", ROOM_NICK_MAX);
         return;
     }
     if (chat_nick_reserved(name, n)) {
-        putf(cc, "ERR nick %.*s is reserved for generated nicks\n", (int)n,
+        chat_putf(cc, "ERR nick %.*s is reserved for generated nicks\n", (int)n,
              name);
         return;
     }
     char nick[ROOM_NICK_MAX + 1];
     snprintf(nick, sizeof nick, "%.*s", (int)n, name);
     if (strcmp(nick, cc->u.nick) == 0) {
-        putf(cc, "OK nick %s\n", nick);
+        chat_putf(cc, "OK nick %s\n", nick);
         return;
     }
     room_nick(&cc->u, nick);
@@ -334,7 +57,7 @@ static void cmd_join(struct chat_conn *cc, const char *arg, size_t n)
         key++, klen--;
     if (!room_name_valid(arg, w) || klen > ROOM_KEY_MAX ||
         memchr(key, ' ', klen)) {
-        putf(cc, "ERR invalid room: 1-%d of A-Z a-z 0-9 _ - . #\n",
+        chat_putf(cc, "ERR invalid room: 1-%d of A-Z a-z 0-9 _ - . #\n",
              ROOM_NAME_MAX);
         return;
     }
@@ -342,7 +65,7 @@ static void cmd_join(struct chat_conn *cc, const char *arg, size_t n)
     snprintf(name, sizeof name, "%.*s", (int)w, arg);
     snprintf(pass, sizeof pass, "%.*s", (int)klen, key);
     if (cc->room[0] && strcmp(cc->room, name) == 0) {
-        putf(cc, "ERR you are already in %s\n", cc->room);
+        chat_putf(cc, "ERR you are already in %s\n", cc->room);
         return;
     }
     if (cc->room[0]) { /* the join follows the old room's answer */
@@ -364,11 +87,11 @@ static void cmd_msg(struct chat_conn *cc, const char *arg, size_t n)
     while (len && (*text == ' ' || *text == '\t'))
         text++, len--;
     if (!len) {
-        putf(cc, "ERR usage: /msg NICK TEXT\n");
+        chat_putf(cc, "ERR usage: /msg NICK TEXT\n");
         return;
     }
     if (nick > ROOM_NICK_MAX) {
-        putf(cc, "ERR no such nick %.*s\n",
+        chat_putf(cc, "ERR no such nick %.*s\n",
              (int)chat_utf8_cut(arg, nick, 64), arg);
         return;
     }
@@ -380,9 +103,9 @@ static void cmd_msg(struct chat_conn *cc, const char *arg, size_t n)
 static void cmd_help(struct chat_conn *cc)
 {
     for (const struct chat_command *c = chat_commands; c->name; c++)
-        putf(cc, "*** %-16s %s\n", c->usage, c->help);
-    putf(cc, "*** any other line is said to your room\n");
-    putf(cc, "OK help\n");
+        chat_putf(cc, "*** %-16s %s\n", c->usage, c->help);
+    chat_putf(cc, "*** any other line is said to your room\n");
+    chat_putf(cc, "OK help\n");
 }
 
 static void cmd_quit(struct chat_conn *cc, const char *reason, size_t n)
@@ -391,7 +114,7 @@ static void cmd_quit(struct chat_conn *cc, const char *reason, size_t n)
         free(cc->quit_reason);
         cc->quit_reason = strndup(reason, chat_utf8_cut(reason, n, 200));
     }
-    putf(cc, "OK bye\n");
+    chat_putf(cc, "OK bye\n");
     cc->quitting = true;
     pc_conn_close(cc->u.c);
 }
@@ -400,10 +123,10 @@ static void handle_line(struct chat_conn *cc, const char *s, size_t n)
 {
     switch (chat_text_check(s, n)) {
     case CHAT_TEXT_BAD_UTF8:
-        putf(cc, "ERR invalid UTF-8\n");
+        chat_putf(cc, "ERR invalid UTF-8\n");
         return;
     case CHAT_TEXT_CONTROL:
-        putf(cc, "ERR control characters are not allowed\n");
+        chat_putf(cc, "ERR control characters are not allowed\n");
         return;
     case CHAT_TEXT_OK:
         break;
@@ -411,7 +134,7 @@ static void handle_line(struct chat_conn *cc, const char *s, size_t n)
     struct chat_line l;
     chat_line_parse(s, n, &l);
     if (l.bad_arg) {
-        putf(cc, "ERR usage: %s\n", l.command->usage);
+        chat_putf(cc, "ERR usage: %s\n", l.command->usage);
         return;
     }
     switch (l.cmd) {
@@ -421,14 +144,14 @@ static void handle_line(struct chat_conn *cc, const char *s, size_t n)
     case CHAT_JOIN: cmd_join(cc, l.arg, l.arg_len); break;
     case CHAT_PART:
         if (!cc->room[0])
-            putf(cc, "ERR you are not in a room\n");
+            chat_putf(cc, "ERR you are not in a room\n");
         else
             room_part(&cc->u, cc->room, NULL);
         break;
     case CHAT_ROOMS: room_list(&cc->u); break;
     case CHAT_WHO:
         if (!cc->room[0])
-            putf(cc, "ERR you are not in a room\n");
+            chat_putf(cc, "ERR you are not in a room\n");
         else
             room_names(&cc->u, cc->room);
         break;
@@ -436,7 +159,7 @@ static void handle_line(struct chat_conn *cc, const char *s, size_t n)
     case CHAT_QUIT: cmd_quit(cc, l.arg, l.arg_len); break;
     case CHAT_HELP: cmd_help(cc); break;
     case CHAT_UNKNOWN:
-        putf(cc, "ERR unknown command %.*s (/help lists them)\n",
+        chat_putf(cc, "ERR unknown command %.*s (/help lists them)\n",
              (int)chat_utf8_cut(l.word, l.word_len, 64), l.word);
         break;
     }
@@ -458,7 +181,7 @@ static void chat_on_open(struct pc_conn *c)
     if (port && cc->u.host[0] != '[')
         *port = '\0';
     room_user_guest(&cc->u);
-    putf(cc, "*** welcome to percore chat, %s; /help lists the commands\n",
+    chat_putf(cc, "*** welcome to percore chat, %s; /help lists the commands\n",
          cc->u.nick);
     if (cw->opt.default_room[0]) {
         cc->greeting = true;
@@ -477,7 +200,7 @@ static size_t chat_on_data(struct pc_conn *c, const char *data, size_t len)
         if (!nl) {
             /* +1: a line of exactly max_line may still get its "\r". */
             if (!cc->discarding && len - used > cw->opt.max_line + 1) {
-                putf(cc, "ERR line too long (max %zu bytes)\n",
+                chat_putf(cc, "ERR line too long (max %zu bytes)\n",
                      cw->opt.max_line);
                 cc->discarding = true;
             }
@@ -492,7 +215,7 @@ static size_t chat_on_data(struct pc_conn *c, const char *data, size_t len)
         if (n && line[n - 1] == '\r')
             n--;
         if (n > cw->opt.max_line) {
-            putf(cc, "ERR line too long (max %zu bytes)\n", cw->opt.max_line);
+            chat_putf(cc, "ERR line too long (max %zu bytes)\n", cw->opt.max_line);
             used = next;
             continue;
         }

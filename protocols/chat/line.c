@@ -97,16 +97,6 @@ bool chat_nick_reserved(const char *s, size_t n)
     return true;
 }
 
-bool chat_room_valid(const char *s, size_t n)
-{
-    if (n == 0 || n > CHAT_ROOM_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!in_set(s[i], "_-.#"))
-            return false;
-    return true;
-}
-
 static void trim(const char **s, size_t *n)
 {
     while (*n && (**s == ' ' || **s == '\t'))

@@ -7,8 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define CHAT_NICK_MAX 32
-#define CHAT_ROOM_MAX 32
+#define CHAT_NICK_MAX 32 /* = ROOM_NICK_MAX, the room core's */
 
 enum chat_text_check {
     CHAT_TEXT_OK,
@@ -32,8 +31,6 @@ size_t chat_utf8_cut(const char *s, size_t n, size_t max);
 bool chat_nick_valid(const char *s, size_t n);
 /* "guest" and digits: the server's generated nicks, not for /nick. */
 bool chat_nick_reserved(const char *s, size_t n);
-/* 1-32 of A-Z a-z 0-9 _ - . # */
-bool chat_room_valid(const char *s, size_t n);
 
 enum chat_cmd {
     CHAT_SAY,     /* not a command: said to the room */

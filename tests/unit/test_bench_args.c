@@ -94,20 +94,101 @@ static void test_args_chat_rooms_members_senders(void **state)
     assert_int_equal(PARSE("chat", "--members", "5", "--senders", "6"),
                      -EINVAL);
     assert_non_null(strstr(err, "--senders"));
-    assert_int_equal(PARSE("chat", "--members", "10", "--senders", "2",
-                           "--stalled", "8"),
-                     PCB_ARGS_RUN);
+    assert_int_equal(
+        PARSE("chat", "--members", "10", "--senders", "2", "--stalled", "8"),
+        PCB_ARGS_RUN);
     assert_int_equal(cfg.stalled, 8);
     /* a stalled member cannot also be a sender */
-    assert_int_equal(PARSE("chat", "--members", "10", "--senders", "2",
-                           "--stalled", "9"),
-                     -EINVAL);
+    assert_int_equal(
+        PARSE("chat", "--members", "10", "--senders", "2", "--stalled", "9"),
+        -EINVAL);
     assert_non_null(strstr(err, "--stalled"));
     assert_int_equal(PARSE("echo", "--stalled", "1"), -EINVAL);
     assert_int_equal(PARSE("chat", "-s", "20"), -EINVAL);
     assert_int_equal(PARSE("chat", "-c", "20"), -EINVAL);
     assert_int_equal(PARSE("chat", "--room", "no spaces"), -EINVAL);
     assert_int_equal(PARSE("echo", "--target", "redis"), -EINVAL);
+}
+
+static void test_args_chat_speaks_irc(void **state)
+{
+    assert_int_equal(PARSE("chat", "--target", "irc"), PCB_ARGS_RUN);
+    assert_int_equal(cfg.target, PCB_TARGET_IRC);
+    assert_string_equal(pcb_target_name(cfg.target), "irc");
+    assert_string_equal(cfg.port, "6667");
+    /* IRC servers take connections behind short backlogs */
+    assert_int_equal(cfg.connect_concurrency, 8);
+    assert_int_equal(PARSE("chat", "--target", "irc", "--connect-concurrency",
+                           "64", "-a", ":7000"),
+                     PCB_ARGS_RUN);
+    assert_int_equal(cfg.connect_concurrency, 64);
+    assert_string_equal(cfg.port, "7000");
+    assert_int_equal(PARSE("chat"), PCB_ARGS_RUN);
+    assert_int_equal(cfg.connect_concurrency, 256);
+    /* a relayed line, prefix and all, stays within 512 bytes */
+    assert_int_equal(PARSE("chat", "--target", "irc", "-s", "384"),
+                     PCB_ARGS_RUN);
+    assert_int_equal(PARSE("chat", "--target", "irc", "-s", "385"), -EINVAL);
+    assert_non_null(strstr(err, "512"));
+    assert_int_equal(PARSE("chat", "-s", "4000"), PCB_ARGS_RUN);
+    assert_int_equal(PARSE("chat", "--target", "ircd"), -EINVAL);
+    assert_non_null(strstr(err, "irc"));
+    assert_int_equal(PARSE("echo", "--target", "irc"), -EINVAL);
+}
+
+static void test_chat_fanout_without_self_echo(void **state)
+{
+    assert_int_equal(PARSE("chat", "--members", "10", "--stalled", "2"),
+                     PCB_ARGS_RUN);
+    assert_int_equal(pcb_chat_fanout(&cfg), 8);
+    assert_true(pcb_target_self_echo(PCB_TARGET_PERCORE));
+    assert_false(pcb_target_self_echo(PCB_TARGET_IRC));
+    assert_int_equal(
+        PARSE("chat", "--target", "irc", "--members", "10", "--stalled", "2"),
+        PCB_ARGS_RUN);
+    assert_int_equal(pcb_chat_fanout(&cfg), 7); /* not to the sender */
+}
+
+static void test_chat_witness_is_on_the_senders_thread(void **state)
+{
+    /* 2 rooms of 4, one sender and one stalled member each: members 0-7,
+     * room i % 2, slot i / 2; slot 3 (6 and 7) stops reading */
+    assert_int_equal(PARSE("chat", "--target", "irc", "--rooms", "2",
+                           "--members", "4", "--stalled", "1"),
+                     PCB_ARGS_RUN);
+    assert_int_equal(pcb_chat_witness(&cfg, 0), 4);
+    assert_int_equal(pcb_chat_witness(&cfg, 1), 5);
+    /* 4 members on 2 threads: 0 and 1 on the first, each the other's */
+    assert_int_equal(PARSE("chat", "--target", "irc", "--members", "4",
+                           "--senders", "2", "-t", "2"),
+                     PCB_ARGS_RUN);
+    assert_int_equal(pcb_chat_witness(&cfg, 0), 1);
+    assert_int_equal(pcb_chat_witness(&cfg, 1), 0);
+    /* a closed loop needs one; an open loop does not */
+    assert_int_equal(PARSE("chat", "--target", "irc", "--members", "1"),
+                     -EINVAL);
+    assert_non_null(strstr(err, "sender 0 of room 0"));
+    assert_int_equal(
+        PARSE("chat", "--target", "irc", "--members", "3", "-t", "3"), -EINVAL);
+    assert_int_equal(PARSE("chat", "--target", "irc", "--members", "3", "-t",
+                           "3", "-r", "10"),
+                     PCB_ARGS_RUN);
+    assert_int_equal(PARSE("chat", "--members", "1"), PCB_ARGS_RUN);
+}
+
+static void test_thread_shares_cover_every_connection(void **state)
+{
+    assert_int_equal(PARSE("echo", "-c", "10", "-t", "3"), PCB_ARGS_RUN);
+    unsigned first, count;
+    pcb_thread_share(&cfg, 0, &first, &count);
+    assert_int_equal(first, 0);
+    assert_int_equal(count, 4);
+    pcb_thread_share(&cfg, 1, &first, &count);
+    assert_int_equal(first, 4);
+    assert_int_equal(count, 3);
+    pcb_thread_share(&cfg, 2, &first, &count);
+    assert_int_equal(first, 7);
+    assert_int_equal(count, 3);
 }
 
 static void test_args_reject_conflicts_and_nonsense(void **state)
@@ -267,6 +348,10 @@ int main(void)
         cmocka_unit_test(test_args_open_loop_rate_takes_suffixes),
         cmocka_unit_test(test_args_mode_defaults_differ),
         cmocka_unit_test(test_args_chat_rooms_members_senders),
+        cmocka_unit_test(test_args_chat_speaks_irc),
+        cmocka_unit_test(test_chat_fanout_without_self_echo),
+        cmocka_unit_test(test_chat_witness_is_on_the_senders_thread),
+        cmocka_unit_test(test_thread_shares_cover_every_connection),
         cmocka_unit_test(test_args_reject_conflicts_and_nonsense),
         cmocka_unit_test(test_args_threads_never_exceed_connections),
         cmocka_unit_test(test_args_messages_count),

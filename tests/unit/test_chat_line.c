@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "protocols/chat/line.h"
+#include "protocols/room/fold.h"
 
 #define CHECK(s) chat_text_check(s, sizeof(s) - 1)
 
@@ -38,7 +39,7 @@ static void test_text(void **state)
 }
 
 #define NICK(s) chat_nick_valid(s, strlen(s))
-#define ROOM(s) chat_room_valid(s, strlen(s))
+#define ROOM(s) room_name_valid(s, strlen(s))
 
 static void test_names(void **state)
 {
