@@ -11,73 +11,6 @@
 
 #include "percore/percore.h" /* PC_VERSION */
 
-static const char usage_text[] =
-    "Usage: percore-bench MODE [OPTIONS]\n"
-    "Load for percored and other TCP servers. Every echoed byte is checked;\n"
-    "latency is reported at p50, p90, p99, p99.9 and max.\n"
-    "\n"
-    "Modes:\n"
-    "  echo    each connection sends messages and checks the echo\n"
-    "  churn   connect, one echo exchange, close, and again\n"
-    "  idle    open connections and hold them (memory per connection)\n"
-    "  chat    rooms of members; every line is timed from its sender to\n"
-    "          each member that receives it\n"
-    "\n"
-    "Common options:\n"
-    "  -a, --addr HOST:PORT     the server (default 127.0.0.1:7007;\n"
-    "                           chat 7008, redis 6379, nats 4222)\n"
-    "  -c, --connections N      echo 100, churn 16 (at once), idle 1000\n"
-    "  -t, --threads N          load generator threads (default 1)\n"
-    "      --cpus LIST          pin thread i to the i-th CPU of LIST:\n"
-    "                           1, 0-3, 0,2\n"
-    "  -d, --duration TIME      measured time (default 10s): 30, 2.5s,\n"
-    "                           500ms, 1m\n"
-    "  -w, --warmup TIME        run this long before measuring (default 0)\n"
-    "      --drain TIME         after the end, wait this long for answers\n"
-    "                           still owed (default 5s); missing ones are\n"
-    "                           errors\n"
-    "      --connect-timeout TIME  for every connection to be set up\n"
-    "                           (default 30s)\n"
-    "      --connect-concurrency N  connects in flight per thread (256)\n"
-    "      --server-pid PID     also report that process's CPU time per\n"
-    "                           message and memory, sampled at the edges\n"
-    "                           of the measured window\n"
-    "      --ready-file PATH    write PATH once every connection is set up\n"
-    "      --json               print the report as JSON on stdout\n"
-    "  -q, --quiet              no progress line (shown only on a terminal)\n"
-    "  -h, --help               this help\n"
-    "  -V, --version            the version\n"
-    "\n"
-    "echo and churn:\n"
-    "  -s, --size BYTES         message size (default 64): 64, 4K, 1M\n"
-    "  -p, --pipeline N         messages in flight per connection (1)\n"
-    "  -r, --rate N             echo, open loop: N messages/s over all\n"
-    "                           connections, latency from each message's\n"
-    "                           intended send time; 0 = closed loop\n"
-    "  -n, --messages N         stop after N messages (churn: connections)\n"
-    "                           instead of after --duration\n"
-    "idle:\n"
-    "  -s, --size BYTES         exchange one message of BYTES after\n"
-    "                           connecting and one before closing (0: none)\n"
-    "chat:\n"
-    "      --target percore|redis|nats  the server's dialect (percore):\n"
-    "                           chat lines, RESP PUBLISH/SUBSCRIBE, NATS\n"
-    "                           PUB/SUB\n"
-    "      --rooms N            rooms (default 1)\n"
-    "      --members N          members per room (default 100)\n"
-    "      --senders N          members per room that also send (1)\n"
-    "      --stalled N          members per room that stop reading when\n"
-    "                           measuring starts (a slow consumer); the\n"
-    "                           report counts those the server cut off\n"
-    "      --room NAME          room name prefix (default bench)\n"
-    "  -s, --size BYTES         bytes of text per line (64; at least 44)\n"
-    "  -p, --pipeline N         closed loop: lines each sender has in flight\n"
-    "                           until it receives them back (default 1)\n"
-    "  -r, --rate N             open loop: lines per second over all senders\n"
-    "\n"
-    "Exit status: 0 when nothing went wrong, 1 when the report counts\n"
-    "errors, 2 for a usage error. Docs: docs/benchmarks.md\n";
-
 #define CHAT_MIN_SIZE 44
 
 static int errf(char *err, size_t errlen, const char *fmt, ...)
@@ -95,12 +28,6 @@ const char *pcb_mode_name(enum pcb_mode m)
 {
     static const char *const names[] = {"echo", "churn", "idle", "chat"};
     return names[m];
-}
-
-const char *pcb_target_name(enum pcb_target t)
-{
-    static const char *const names[] = {"percore", "redis", "nats"};
-    return names[t];
 }
 
 /* A finite, non-negative decimal and what follows it. */
@@ -275,9 +202,29 @@ enum {
     O_ROOM,
 };
 
+/* A closed loop against a server that does not echo: each sender needs a
+ * member of its room on its own thread to hear its lines. */
+static int check_witnesses(const struct pcb_config *cfg, char *err,
+                           size_t errlen)
+{
+    if (pcb_target_self_echo(cfg->target) || cfg->rate > 0)
+        return 0;
+    for (unsigned slot = 0; slot < cfg->senders; slot++)
+        for (unsigned r = 0; r < cfg->rooms; r++)
+            if (pcb_chat_witness(cfg, slot * cfg->rooms + r) < 0)
+                return errf(err, errlen,
+                            "chat --target %s, closed loop: a sender does "
+                            "not hear its own lines, so another member "
+                            "of its room on its thread must; sender %u of "
+                            "room %u has none (more --members, fewer "
+                            "--threads or --stalled, or --rate)",
+                            pcb_target_name(cfg->target), slot, r);
+    return 0;
+}
+
 /* Options given explicitly, to tell a default from a choice. */
 struct given {
-    bool addr, connections, size, pipeline, rate, messages, duration;
+    bool addr, connections, size, pipeline, rate, messages, duration, cconc;
 };
 
 static int check(struct pcb_config *cfg, const struct given *g, char *err,
@@ -309,12 +256,16 @@ static int check(struct pcb_config *cfg, const struct given *g, char *err,
                         cfg->stalled, cfg->members - cfg->senders);
         if (!g->size)
             cfg->size = 64;
-        if (cfg->size < CHAT_MIN_SIZE || cfg->size > 4000)
+        unsigned max = cfg->target == PCB_TARGET_IRC ? PCB_IRC_MAX_TEXT : 4000;
+        if (cfg->size < CHAT_MIN_SIZE || cfg->size > max)
             return errf(err, errlen,
-                        "chat: --size must be %d to 4000 bytes "
+                        "chat: --size must be %d to %u bytes "
                         "(a line carries a sequence number and a "
-                        "timestamp)",
-                        CHAT_MIN_SIZE);
+                        "timestamp%s)",
+                        CHAT_MIN_SIZE, max,
+                        max < 4000 ? "; an IRC line with its sender's "
+                                     "prefix stays within 512 bytes"
+                                   : "");
         if ((double)cfg->rooms * cfg->members > 1e6)
             return errf(err, errlen, "chat: at most 1,000,000 members");
         cfg->connections = cfg->rooms * cfg->members;
@@ -325,10 +276,11 @@ static int check(struct pcb_config *cfg, const struct given *g, char *err,
             return errf(err, errlen,
                         "--room: 1 to 20 characters of A-Z a-z "
                         "0-9 _ - . #");
-        if (!g->addr) {
-            static const char *const ports[] = {"7008", "6379", "4222"};
-            snprintf(cfg->port, sizeof cfg->port, "%s", ports[cfg->target]);
-        }
+        if (!g->addr)
+            snprintf(cfg->port, sizeof cfg->port, "%s",
+                     pcb_target_port(cfg->target));
+        if (!g->cconc && cfg->target == PCB_TARGET_IRC)
+            cfg->connect_concurrency = PCB_IRC_CONNECT_CONCURRENCY;
     } else if (cfg->target != PCB_TARGET_PERCORE) {
         return errf(err, errlen, "--target is for chat mode only");
     }
@@ -374,6 +326,8 @@ static int check(struct pcb_config *cfg, const struct given *g, char *err,
         return errf(err, errlen, "--duration must be more than 0");
     if (cfg->threads > cfg->connections)
         cfg->threads = cfg->connections;
+    if (cfg->mode == PCB_CHAT)
+        return check_witnesses(cfg, err, errlen);
     return 0;
 }
 
@@ -445,7 +399,7 @@ int pcb_args_parse(struct pcb_config *cfg, int argc, char **argv, char *err,
         const char *name = option_name(opts, c);
         switch (c) {
         case 'h':
-            fputs(usage_text, stdout);
+            fputs(pcb_usage_text, stdout);
             return PCB_ARGS_EXIT;
         case 'V':
             printf("percore-bench %s\n", PC_VERSION);
@@ -481,6 +435,7 @@ int pcb_args_parse(struct pcb_config *cfg, int argc, char **argv, char *err,
                 cfg->threads = (unsigned)u;
             } else if (c == O_CCONC) {
                 cfg->connect_concurrency = u ? (unsigned)u : 1;
+                g.cconc = true;
             } else if (c == 'p') {
                 cfg->pipeline = (unsigned)u;
                 g.pipeline = true;
@@ -563,16 +518,10 @@ int pcb_args_parse(struct pcb_config *cfg, int argc, char **argv, char *err,
             cfg->quiet = true;
             break;
         case O_TARGET:
-            if (strcmp(optarg, "percore") == 0)
-                cfg->target = PCB_TARGET_PERCORE;
-            else if (strcmp(optarg, "redis") == 0)
-                cfg->target = PCB_TARGET_REDIS;
-            else if (strcmp(optarg, "nats") == 0)
-                cfg->target = PCB_TARGET_NATS;
-            else
+            if (pcb_parse_target(optarg, &cfg->target) < 0)
                 return errf(err, errlen,
                             "--target '%s': expected percore, "
-                            "redis or nats",
+                            "redis, nats or irc",
                             optarg);
             break;
         case O_ROOM:

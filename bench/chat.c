@@ -8,9 +8,13 @@
  * slowing the room. Their deliveries are not counted; at the end each one
  * is read dry to see whether the server closed it.
  *
- * The same workload speaks three dialects (dialect.c): percore's chat
- * protocol, Redis pub/sub and NATS. Redis cannot publish on a subscribed
- * connection, so there a sender has a second connection to publish on. */
+ * The same workload speaks four dialects (dialect.c): percore's chat
+ * protocol, Redis pub/sub, NATS and IRC. Redis cannot publish on a
+ * subscribed connection, so there a sender has a second connection to
+ * publish on. An IRC server does not send a sender its own lines: there
+ * each line owes one delivery fewer (pcb_chat_fanout), one coming back is
+ * an error, and in a closed loop another member of the room on the same
+ * thread, its witness (pcb_chat_witness), hears it for the sender. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -42,8 +46,8 @@ static void member_set_up(struct chat_member *m)
 static void conn_close(struct chat_conn *c)
 {
     struct pcb_thread *t = thread_of(c);
-    if (c->state == CHAT_CONNECTING)
-        t->connecting--;
+    if (c->state == CHAT_CONNECTING || c->state == CHAT_HANDSHAKE)
+        t->connecting--; /* see launch() */
     if (c->state == CHAT_CONNECTING || c->state == CHAT_HANDSHAKE ||
         c->state == CHAT_JOINED) {
         ev_io_stop(t->loop, &c->io);
@@ -179,6 +183,17 @@ static void send_line(struct chat_member *m, uint64_t stamp)
     PCB_ADD(t, sent, 1);
 }
 
+/* Sender number -> its member, if it is on this thread. */
+static struct chat_member *member_of_sender(struct chat_state *st,
+                                            uint64_t sender)
+{
+    const struct pcb_config *cfg = st->t->cfg;
+    uint64_t index = sender % cfg->senders * cfg->rooms + sender / cfg->senders;
+    if (index < st->t->first || index - st->t->first >= st->t->count)
+        return NULL;
+    return &st->members[index - st->t->first];
+}
+
 void pcb_chat_deliver(struct chat_conn *c, const char *text, size_t len)
 {
     struct chat_member *m = c->m;
@@ -190,6 +205,10 @@ void pcb_chat_deliver(struct chat_conn *c, const char *text, size_t len)
         !hex(text + TEXT_SEQ, 16, &seq) || !hex(text + TEXT_TIME, 16, &stamp) ||
         sender / t->cfg->senders != m->room) {
         pcb_error(t, PCB_ERR_PROTOCOL);
+        return;
+    }
+    if (!st->self_echo && m->sender == (int64_t)sender) {
+        pcb_error(t, PCB_ERR_PROTOCOL); /* an echo the protocol rules out */
         return;
     }
     uint64_t now = pcb_now_ns();
@@ -205,10 +224,18 @@ void pcb_chat_deliver(struct chat_conn *c, const char *text, size_t len)
         pcb_hist_record(t->hist, now > stamp ? now - stamp : 0);
         PCB_ADD(t, messages, 1);
     }
-    /* Closed loop: a sender's own line is back; the next may go. */
-    if (m->sender == (int64_t)sender && t->cfg->rate <= 0 &&
-        (t->phase == PCB_WARMUP || t->phase == PCB_MEASURE))
-        send_line(m, now);
+    /* Closed loop: a sender's own line is back (or has reached its
+     * witness); the next may go. */
+    if (t->cfg->rate > 0 || (t->phase != PCB_WARMUP && t->phase != PCB_MEASURE))
+        return;
+    if (st->self_echo) {
+        if (m->sender == (int64_t)sender)
+            send_line(m, now);
+    } else if (m->witnessing) {
+        struct chat_member *s = member_of_sender(st, sender);
+        if (s && s->witness == m)
+            send_line(s, now);
+    }
 }
 
 void pcb_chat_joined(struct chat_conn *c)
@@ -216,6 +243,8 @@ void pcb_chat_joined(struct chat_conn *c)
     if (c->state != CHAT_HANDSHAKE)
         return;
     c->state = CHAT_JOINED;
+    thread_of(c)->connecting--;
+    launch(c->m->st);
     struct chat_member *m = c->m;
     if (m->sub.state == CHAT_JOINED &&
         (!m->pub || m->pub->state == CHAT_JOINED))
@@ -278,13 +307,11 @@ static void conn_cb(struct ev_loop *loop, ev_io *w, int revents)
             pcb_chat_fail(c, PCB_ERR_CONNECT);
             return;
         }
-        t->connecting--;
         c->state = CHAT_HANDSHAKE;
         PCB_ADD(t, opened, 1);
         PCB_ADD(t, open, 1);
         c->m->st->dialect->handshake(c, c->m->st->room_names[c->m->room]);
         flush_out(c);
-        launch(c->m->st);
         return;
     }
     if (revents & EV_READ) {
@@ -295,6 +322,9 @@ static void conn_cb(struct ev_loop *loop, ev_io *w, int revents)
     flush_out(c);
 }
 
+/* Connections in flight count until they have joined (or failed), not
+ * only until connected: a server that answers slowly is not flooded with
+ * connections its listen backlog drops (a dropped SYN waits a second). */
 static void launch(struct chat_state *st)
 {
     struct pcb_thread *t = st->t;
@@ -351,6 +381,7 @@ static int chat_setup(struct pcb_thread *t)
     t->mode = st;
     st->t = t;
     st->dialect = pcb_chat_dialect(cfg->target);
+    st->self_echo = pcb_target_self_echo(cfg->target);
     st->members = calloc(t->count, sizeof *st->members);
     st->room_names = calloc(cfg->rooms, sizeof *st->room_names);
     bool redis = cfg->target == PCB_TARGET_REDIS;
@@ -388,6 +419,17 @@ static int chat_setup(struct pcb_thread *t)
         }
         ev_init(&m->pace, pace_cb);
         m->pace.data = m;
+    }
+    /* The command line made sure every sender has one on its thread. */
+    for (unsigned i = 0; i < t->count && !st->self_echo && cfg->rate <= 0;
+         i++) {
+        long w = st->members[i].sender >= 0
+                     ? pcb_chat_witness(cfg, t->first + i)
+                     : -1;
+        if (w >= (long)t->first && w - t->first < t->count) {
+            st->members[i].witness = &st->members[w - t->first];
+            st->members[i].witness->witnessing = true;
+        }
     }
     launch(st);
     return 0;
@@ -471,7 +513,10 @@ static void chat_phase(struct pcb_thread *t)
     if (!st)
         return;
     if (t->phase == PCB_WARMUP) {
-        start_senders(st);
+        /* Not when the run skips ahead (setup timed out, interrupted):
+         * those lines would be counted lost. */
+        if (atomic_load(&t->run->phase) < PCB_STOP)
+            start_senders(st);
     } else if (t->phase == PCB_MEASURE) {
         stall(st);
     } else if (t->phase == PCB_STOP) {

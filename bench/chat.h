@@ -19,7 +19,8 @@ struct chat_conn {
     ev_io io;
     int events;
     enum chat_conn_state state;
-    bool publisher; /* redis: the sender's second connection */
+    bool publisher;     /* redis: the sender's second connection */
+    unsigned char step; /* irc: how far registration has come */
     struct chat_member *m;
     char *in; /* a frame cut in two by a read, until the rest comes */
     size_t in_len, in_cap;
@@ -37,6 +38,10 @@ struct chat_member {
     uint64_t seq;          /* lines sent */
     uint64_t t0;           /* open loop: when line 1 was due */
     ev_timer pace;
+    /* Closed loop, where the server does not echo: the member of the room
+     * on this thread whose receipt of a line lets the next go. */
+    struct chat_member *witness;
+    bool witnessing; /* some sender's witness */
     bool set_up;
     bool stalled; /* stops reading once measuring starts */
 };
@@ -62,6 +67,7 @@ struct chat_state {
     unsigned set_up;             /* members joined or failed */
     char **room_names;
     double interval; /* open loop: ns between a sender's lines */
+    bool self_echo;  /* a sender receives its own lines */
 };
 
 const struct chat_dialect *pcb_chat_dialect(enum pcb_target target);

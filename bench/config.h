@@ -11,7 +11,23 @@
 #define PCB_MAX_THREADS 256
 
 enum pcb_mode { PCB_ECHO, PCB_CHURN, PCB_IDLE, PCB_CHAT };
-enum pcb_target { PCB_TARGET_PERCORE, PCB_TARGET_REDIS, PCB_TARGET_NATS };
+enum pcb_target {
+    PCB_TARGET_PERCORE,
+    PCB_TARGET_REDIS,
+    PCB_TARGET_NATS,
+    PCB_TARGET_IRC,
+    PCB_TARGETS
+};
+
+/* irc: the most text a line may carry. A relayed line is at most 512
+ * bytes with its CR LF (RFC 2812), and before the text come the sender's
+ * ":nick!user@host" (a host name up to 63), " PRIVMSG #channel :". */
+#define PCB_IRC_MAX_TEXT 384
+/* irc: members joining at once (per thread), unless told. ngircd accepts
+ * one connection per turn of its loop behind a backlog of 10, and a join
+ * costs a server the channel's NAMES and a JOIN line to every member; the
+ * SYNs an overflowing backlog drops wait a second or more to come back. */
+#define PCB_IRC_CONNECT_CONCURRENCY 8
 
 struct pcb_config {
     enum pcb_mode mode;
@@ -65,6 +81,28 @@ int pcb_parse_addr(const char *s, char *host, size_t hostlen, char *port,
                    size_t portlen);
 
 const char *pcb_mode_name(enum pcb_mode m);
+
+/* usage.c: what --help prints. */
+extern const char pcb_usage_text[];
+
+/* ---- targets.c: the servers chat mode speaks to ---- */
 const char *pcb_target_name(enum pcb_target t);
+/* Its usual port, the default of --addr in chat mode. */
+const char *pcb_target_port(enum pcb_target t);
+/* Whether a sender receives its own lines back (IRC: no). */
+bool pcb_target_self_echo(enum pcb_target t);
+/* "percore", "redis", "nats" or "irc"; 0 or -EINVAL. */
+int pcb_parse_target(const char *s, enum pcb_target *t);
+
+/* Load thread `thread`'s connections: [*first, *first + *count). */
+void pcb_thread_share(const struct pcb_config *cfg, unsigned thread,
+                      unsigned *first, unsigned *count);
+/* chat: the deliveries each line owes: the room's members that keep
+ * reading, less the sender where the server does not echo. */
+unsigned pcb_chat_fanout(const struct pcb_config *cfg);
+/* chat, closed loop, where the server does not echo: the member (by
+ * index) whose receipt of a line of member `sender` lets the next one go,
+ * on the sender's thread; -1 if there is none. */
+long pcb_chat_witness(const struct pcb_config *cfg, unsigned sender);
 
 #endif

@@ -4,9 +4,14 @@
  *  redis    SUBSCRIBE ROOM / PUBLISH ROOM TEXT in RESP2; a line arrives as
  *           the push ["message", ROOM, TEXT]
  *  nats     SUB ROOM 1 (a PING/PONG round trip confirms it) and
- *           PUB ROOM N; a line arrives as "MSG ROOM 1 N" and N bytes */
+ *           PUB ROOM N; a line arrives as "MSG ROOM 1 N" and N bytes
+ *  irc      NICK and USER, 001, JOIN #ROOM and its echo (or 366); a line
+ *           is "PRIVMSG #ROOM :TEXT" and arrives, at every member but its
+ *           sender, as ":nick!user@host PRIVMSG #ROOM :TEXT" (RFC 2812) */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "chat.h"
 
@@ -290,11 +295,175 @@ static void nats_publish(struct chat_conn *c, const char *room,
     pcb_chat_send(c, buf, (size_t)n + len + 2);
 }
 
+/* ---- irc ---- */
+
+/* A member's nick: "b", this process's id in base 36 (three digits, so
+ * that runs one after another against one server do not collide) and the
+ * member's number: 9 characters, RFC 2812's limit, up to 100,000 members. */
+static void irc_nick(const struct chat_conn *c, char *buf, size_t size)
+{
+    static const char b36[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    const struct chat_member *m = c->m;
+    unsigned index = m->st->t->first + (unsigned)(m - m->st->members);
+    unsigned p = (unsigned)getpid() % (36 * 36 * 36);
+    snprintf(buf, size, "b%c%c%c%u", b36[p / 1296], b36[p / 36 % 36],
+             b36[p % 36], index);
+}
+
+/* The first thing a server said that made a member fail or count an
+ * error, once per load thread, on stderr: the counters do not say why. */
+static void irc_note(struct chat_conn *c, const char *s, size_t n)
+{
+    static _Thread_local bool noted;
+    if (noted)
+        return;
+    noted = true;
+    char nick[24];
+    irc_nick(c, nick, sizeof nick);
+    fprintf(stderr, "percore-bench: irc: %s: the server said: %.*s\n", nick,
+            (int)(n > 300 ? 300 : n), s);
+}
+
+/* The next space-separated word of *s (n bytes left); *s and *n move past
+ * it and the spaces after it. */
+static size_t irc_word(const char **s, size_t *n, const char **word)
+{
+    const char *sp = memchr(*s, ' ', *n);
+    size_t len = sp ? (size_t)(sp - *s) : *n;
+    *word = *s;
+    *s += len;
+    *n -= len;
+    while (*n && **s == ' ') {
+        (*s)++;
+        (*n)--;
+    }
+    return len;
+}
+
+static bool irc_is(const char *s, size_t n, const char *what)
+{
+    return n == strlen(what) && memcmp(s, what, n) == 0;
+}
+
+/* A channel parameter (":#x" or "#x") against the member's "#ROOM";
+ * channel names ignore case. */
+static bool irc_our_channel(struct chat_conn *c, const char *s, size_t n)
+{
+    const char *room = room_of(c);
+    size_t rl = strlen(room);
+    if (n && s[0] == ':') {
+        s++;
+        n--;
+    }
+    return n == rl + 1 && s[0] == '#' && strncasecmp(s + 1, room, rl) == 0;
+}
+
+static void irc_numeric(struct chat_conn *c, int code, const char *line,
+                        size_t len, const char *s, size_t n)
+{
+    if (c->state == CHAT_HANDSHAKE && c->step == 0 && code == 1) {
+        char buf[64];
+        int k = snprintf(buf, sizeof buf, "JOIN #%s\r\n", room_of(c));
+        pcb_chat_send(c, buf, (size_t)k);
+        c->step = 1;
+    } else if (c->state == CHAT_HANDSHAKE && c->step == 1 && code == 366) {
+        const char *word;
+        irc_word(&s, &n, &word); /* our nick */
+        size_t wl = irc_word(&s, &n, &word);
+        if (irc_our_channel(c, word, wl))
+            pcb_chat_joined(c);
+    } else if (code >= 400 && code < 600 && code != 422 /* no MOTD */) {
+        irc_note(c, line, len);
+        if (c->state == CHAT_HANDSHAKE)
+            pcb_chat_fail(c, PCB_ERR_PROTOCOL);
+        else
+            pcb_error(c->m->st->t, PCB_ERR_PROTOCOL);
+    }
+}
+
+static void irc_line(struct chat_conn *c, const char *line, size_t len)
+{
+    const char *s = line, *prefix = NULL, *cmd, *word;
+    size_t n = len, plen = 0;
+    if (n && s[0] == ':') {
+        plen = irc_word(&s, &n, &prefix);
+        prefix++;
+        plen--;
+    }
+    size_t cl = irc_word(&s, &n, &cmd);
+    if (irc_is(cmd, cl, "PRIVMSG")) {
+        size_t wl = irc_word(&s, &n, &word);
+        if (!irc_our_channel(c, word, wl) || c->state != CHAT_JOINED) {
+            irc_note(c, line, len);
+            pcb_error(c->m->st->t, PCB_ERR_PROTOCOL);
+            return;
+        }
+        if (n && s[0] == ':') {
+            s++;
+            n--;
+        }
+        pcb_chat_deliver(c, s, n);
+    } else if (irc_is(cmd, cl, "PING")) {
+        char buf[600];
+        if (n > sizeof buf - 7)
+            n = sizeof buf - 7;
+        memcpy(buf, "PONG ", 5);
+        memcpy(buf + 5, s, n);
+        memcpy(buf + 5 + n, "\r\n", 2);
+        pcb_chat_send(c, buf, n + 7);
+    } else if (cl == 3 && cmd[0] >= '0' && cmd[0] <= '9' && cmd[1] >= '0' &&
+               cmd[1] <= '9' && cmd[2] >= '0' && cmd[2] <= '9') {
+        int code = (cmd[0] - '0') * 100 + (cmd[1] - '0') * 10 + cmd[2] - '0';
+        irc_numeric(c, code, line, len, s, n);
+    } else if (irc_is(cmd, cl, "JOIN") && c->state == CHAT_HANDSHAKE &&
+               c->step == 1) {
+        /* the echo of our own (other members' JOINs name their nicks) */
+        char nick[24];
+        irc_nick(c, nick, sizeof nick);
+        size_t nl = strlen(nick);
+        size_t wl = irc_word(&s, &n, &word);
+        if (plen > nl && strncasecmp(prefix, nick, nl) == 0 &&
+            prefix[nl] == '!' && irc_our_channel(c, word, wl))
+            pcb_chat_joined(c);
+    } else if (irc_is(cmd, cl, "ERROR")) {
+        irc_note(c, line, len); /* the server closes next */
+    }
+    /* NOTICE, MODE, other members' JOIN, QUIT...: nothing to do */
+}
+
+static size_t irc_parse(struct chat_conn *c, const char *buf, size_t len)
+{
+    return each_line(c, buf, len, irc_line);
+}
+
+static void irc_handshake(struct chat_conn *c, const char *room)
+{
+    char nick[24], buf[96];
+    irc_nick(c, nick, sizeof nick);
+    int n = snprintf(buf, sizeof buf, "NICK %s\r\nUSER %s 0 * :bench\r\n", nick,
+                     nick);
+    c->step = 0;
+    pcb_chat_send(c, buf, (size_t)n);
+}
+
+static void irc_publish(struct chat_conn *c, const char *room, const char *text,
+                        size_t len)
+{
+    char buf[512];
+    int n = snprintf(buf, sizeof buf, "PRIVMSG #%s :", room);
+    if ((size_t)n + len + 2 > sizeof buf)
+        return; /* the command line keeps --size below this */
+    memcpy(buf + n, text, len);
+    memcpy(buf + (size_t)n + len, "\r\n", 2);
+    pcb_chat_send(c, buf, (size_t)n + len + 2);
+}
+
 static const struct chat_dialect dialects[] = {
     [PCB_TARGET_PERCORE] = {"percore", percore_handshake, percore_parse,
                             percore_publish},
     [PCB_TARGET_REDIS] = {"redis", redis_handshake, redis_parse, redis_publish},
     [PCB_TARGET_NATS] = {"nats", nats_handshake, nats_parse, nats_publish},
+    [PCB_TARGET_IRC] = {"irc", irc_handshake, irc_parse, irc_publish},
 };
 
 const struct chat_dialect *pcb_chat_dialect(enum pcb_target target)

@@ -210,16 +210,16 @@ static bool all_done(struct pcb_run *run)
     return atomic_load(&run->done) == run->cfg->threads;
 }
 
-/* chat: every member that reads has every line that was sent. Only once
- * every thread has stopped sending: a line sent after `sent` was read
- * would be reported lost. */
+/* chat: every member that reads has every line that was sent (but its
+ * own, where the server does not echo). Only once every thread has
+ * stopped sending: a line sent after `sent` was read would be reported
+ * lost. */
 static bool all_delivered(struct pcb_run *run)
 {
     if (atomic_load(&run->stopped) < run->cfg->threads)
         return false;
     uint64_t sent = SUM(run, sent);
-    return SUM(run, received) >=
-           sent * (run->cfg->members - run->cfg->stalled);
+    return SUM(run, received) >= sent * pcb_chat_fanout(run->cfg);
 }
 
 static double self_cpu(void)
@@ -305,16 +305,12 @@ int main(int argc, char **argv)
     run.threads = calloc(cfg.threads, sizeof *run.threads);
     if (!run.threads)
         return 2;
-    unsigned first = 0;
     for (unsigned i = 0; i < cfg.threads; i++) {
         struct pcb_thread *t = &run.threads[i];
         t->id = i;
         t->run = &run;
         t->cfg = &cfg;
-        t->first = first;
-        t->count =
-            cfg.connections / cfg.threads + (i < cfg.connections % cfg.threads);
-        first += t->count;
+        pcb_thread_share(&cfg, i, &t->first, &t->count);
         t->hist = malloc(sizeof *t->hist);
         t->scratch = malloc(PCB_SCRATCH);
         t->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
@@ -408,7 +404,7 @@ int main(int argc, char **argv)
             res.errors[e] += atomic_load(&run.threads[i].c.errors[e]);
     }
     if (cfg.mode == PCB_CHAT) {
-        res.expected = res.sent * (cfg.members - cfg.stalled);
+        res.expected = res.sent * pcb_chat_fanout(&cfg);
         if (res.received < res.expected)
             res.errors[PCB_ERR_LOST] += res.expected - res.received;
     }

@@ -143,9 +143,9 @@ void pcb_report_text(FILE *f, const struct pcb_result *r)
     if (c->mode == PCB_CHAT)
         fprintf(f,
                 "  lines      %llu sent, %llu of %llu deliveries "
-                "received\n",
+                "received (%u per line)\n",
                 (unsigned long long)r->sent, (unsigned long long)r->received,
-                (unsigned long long)r->expected);
+                (unsigned long long)r->expected, pcb_chat_fanout(c));
     if (c->mode == PCB_CHAT && c->stalled)
         fprintf(f, "  stalled    %u members stopped reading; the server cut "
                 "off %llu\n", c->stalled * c->rooms,
@@ -215,11 +215,13 @@ void pcb_report_json(FILE *f, const struct pcb_result *r)
     if (c->mode == PCB_CHAT)
         fprintf(f,
                 "  \"chat\": {\"sent\": %llu, \"received\": %llu, "
-                "\"expected\": %llu, \"deliveries_per_s\": %.3f, "
+                "\"expected\": %llu, \"per_line\": %u, "
+                "\"deliveries_per_s\": %.3f, "
                 "\"stalled\": %u, \"stalled_cut\": %llu},\n",
                 (unsigned long long)r->sent, (unsigned long long)r->received,
-                (unsigned long long)r->expected, (double)r->messages / w,
-                c->stalled * c->rooms, (unsigned long long)r->stalled_cut);
+                (unsigned long long)r->expected, pcb_chat_fanout(c),
+                (double)r->messages / w, c->stalled * c->rooms,
+                (unsigned long long)r->stalled_cut);
     fprintf(f,
             "  \"latency_us\": {\"count\": %llu, \"min\": %.3f, "
             "\"mean\": %.3f",

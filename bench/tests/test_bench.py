@@ -22,6 +22,9 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
 from percored import BINARY as PERCORED, SLOW, Percored, free_port  # noqa: E402
 
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import ircbench  # noqa: E402  (bench/run's ngircd config)
+
 BUILD = os.path.dirname(PERCORED)
 BENCH = os.environ.get("PERCORE_BENCH",
                        os.path.join(BUILD, "bench", "percore-bench"))
@@ -42,6 +45,21 @@ BASELINES = {
                                 "py_asyncio_echo.py")],
 }
 CHAT = ("--set", "chat.flood_rate=0", "--set", "chat.default_room=")
+
+
+def percored_speaks_irc():
+    """Whether this percored has the irc face: its config check takes
+    an irc listener."""
+    try:
+        p = subprocess.run([PERCORED, "-t", "--listen",
+                            f"irc@127.0.0.1:{free_port()}"],
+                           capture_output=True, timeout=10 * SLOW)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return p.returncode == 0
+
+
+PERCORED_IRC = percored_speaks_irc()
 
 
 def bench(*args, timeout=60, stderr=subprocess.PIPE):
@@ -260,6 +278,81 @@ class BenchTest(unittest.TestCase):
         self._external("nats-server", lambda port: [
             "nats-server", "-a", "127.0.0.1", "-p", str(port)], "nats")
 
+    # ---- irc ------------------------------------------------------------
+
+    def _irc(self, port, pid):
+        """Two channels of 15 on two threads, 2 senders each, closed loop:
+        every line reaches the other 14 members, never its sender."""
+        status, r = bench("chat", "--target", "irc", "-a", f":{port}",
+                          "--rooms", 2, "--members", 15, "--senders", 2,
+                          "-p", 2, "-t", 2, "-d", 1, "-w", 0.2,
+                          "--server-pid", pid, timeout=30)
+        self.check_report(status, r, "chat")
+        chat = r["chat"]
+        self.assertEqual(r["config"]["target"], "irc")
+        self.assertEqual(r["connections"]["opened"], 30)
+        self.assertGreater(chat["sent"], 0)
+        self.assertEqual(chat["per_line"], 14)
+        self.assertEqual(chat["expected"], chat["sent"] * 14)
+        self.assertEqual(chat["received"], chat["expected"])
+        self.assertEqual(r["errors"]["lost"], 0)
+        self.assertGreater(r["server"]["cpu_s"], 0)
+
+    def test_chat_speaks_irc_to_ngircd(self):
+        if not os.access(ircbench.NGIRCD, os.X_OK):
+            self.skipTest(f"{ircbench.NGIRCD} is not installed "
+                          "(apt-get install ngircd)")
+        port = free_port()
+        ng = ircbench.Ngircd(port)
+        p = subprocess.Popen(ng.argv(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        try:
+            wait_port(port, p)
+            self._irc(port, p.pid)
+        finally:
+            p.terminate()
+            p.wait(10)
+            ng.remove()
+
+    @unittest.skipUnless(PERCORED_IRC, "this percored has no irc face yet "
+                         "(percored -t --listen irc@... fails)")
+    def test_chat_speaks_irc_to_percored(self):
+        with Percored("--set", "irc.flood_rate=0",
+                      listeners=(("irc", "irc"),), workers=2) as srv:
+            self._irc(srv.ports["irc"], srv.proc.pid)
+
+    def test_irc_sender_hearing_its_own_line_is_an_error(self):
+        """A 'server' that relays every PRIVMSG to every member, its
+        sender too: the echo is counted, never taken for a delivery."""
+        members = []
+        lock = threading.Lock()
+
+        def irc(conn):
+            nick = None
+            for line in conn.makefile("rb"):
+                word = line.split()
+                if word[0] == b"NICK":
+                    nick = word[1]
+                    conn.sendall(b":fake 001 " + nick + b" :hi\r\n")
+                elif word[0] == b"JOIN":
+                    conn.sendall(b":" + nick + b"!u@h JOIN :" + word[1] +
+                                 b"\r\n:fake 366 " + nick + b" " + word[1] +
+                                 b" :End\r\n")
+                    with lock:
+                        members.append(conn)
+                elif word[0] == b"PRIVMSG":
+                    with lock:
+                        for m in members:
+                            m.sendall(b":" + nick + b"!u@h " + line)
+        with FakeServer(irc) as fake:
+            status, r = bench("chat", "--target", "irc", "-a",
+                              f":{fake.port}", "--members", 3, "-r", 20,
+                              "-d", 0.5, "--drain", 1)
+        self.assertGreater(r["chat"]["sent"], 0)
+        self.assertEqual(r["errors"]["protocol"], r["chat"]["sent"])
+        self.assertEqual(r["chat"]["received"], r["chat"]["expected"])
+        self.assertEqual(status, 1)
+
     # ---- what it must catch ---------------------------------------------
 
     def test_a_wrong_byte_in_an_echo_is_counted(self):
@@ -336,7 +429,7 @@ class BenchTest(unittest.TestCase):
         p = subprocess.run([BENCH, "--help"], capture_output=True, text=True,
                            timeout=10)
         self.assertEqual(p.returncode, 0)
-        self.assertIn("--target percore|redis|nats", p.stdout)
+        self.assertIn("--target percore|redis|nats|irc", p.stdout)
 
     def test_progress_line_only_on_a_terminal(self):
         with Percored(workers=2) as srv:
