@@ -239,7 +239,7 @@ void room_user_close(struct room_user *u, const char *reason)
         return;
     pc_timer_stop(core->w, &u->flood_timer);
     u->events++;
-    uint64_t dedup = u->id << 16 ^ u->events;
+    uint64_t dedup = room_event_key(u);
     while (u->rooms) {
         struct room_membership *ms = u->rooms;
         struct room_msg *m = room_msg_new(core, OP_LEAVE, reason,

@@ -161,6 +161,14 @@ struct room_user *room_user_by_nick(struct room_core *core, const char *key);
 /* Sets u->nick and keeps the by-nick index in step. */
 void room_user_set_nick(struct room_user *u, const char *nick);
 int64_t room_now_ms(struct room_core *core);
+/* The key of u's latest NICK or QUIT (after u->events++), the same in
+ * every room it reaches: a hash of the user's id and the event's serial,
+ * never 0. (Not a shift of the id: its top bits are the worker's.) */
+static inline uint64_t room_event_key(const struct room_user *u)
+{
+    uint64_t k = room_hash_u64(u->id ^ ((uint64_t)u->events << 40)) + u->events;
+    return k ? k : 1;
+}
 
 /* Answers a user on any worker; `resume`: it ends a wait. */
 void room_answer_to(struct room_core *core, unsigned worker, uint64_t id,

@@ -155,6 +155,7 @@ static void on_claim_result(struct room_core *core, struct room_msg *m)
                 room_release_nick(core, old, u->id);
         }
         u->events++;
+        uint64_t key = room_event_key(u);
         for (struct room_membership *ms = u->rooms; ms; ms = ms->next) {
             struct room_msg *r = room_msg_new(core, OP_RENAME, NULL, 0, NULL,
                                               0);
@@ -164,7 +165,7 @@ static void on_claim_result(struct room_core *core, struct room_msg *m)
             memcpy(r->nick, old, sizeof r->nick);
             memcpy(r->other, u->nick, sizeof r->other);
             memcpy(r->room, ms->name, sizeof r->room);
-            r->dedup = u->id << 16 ^ u->events;
+            r->dedup = key;
             room_send(core, room_home_of(core, ms->key), r);
         }
     }

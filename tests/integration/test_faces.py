@@ -218,6 +218,40 @@ class BetweenFaces(unittest.TestCase):
             chat.command("/join mod", r"ERR you are banned from mod")
 
 
+class NickAndQuitAcrossWorkers(unittest.TestCase):
+    def test_every_nick_change_and_quit_reaches_every_member_once(self):
+        with faces_server() as srv:
+            users = [IrcClient(srv, f"u{i}") for i in range(8)]
+            for u in users:
+                u.join("#q")
+                u.join("#r")  # two shared channels: still once each
+            for u in users:  # every JOIN seen before the changes start
+                u.send("PING sync")
+                u.expect(r":\S+ PONG \S+ :sync")
+            for i, u in enumerate(users):
+                u.send(f"NICK n{i}")
+                for other in users:
+                    m, skipped = other.expect(rf":u{i}!\S+ NICK :n{i}")
+                    self.assertFalse([s for s in skipped if " NICK " in s],
+                                     skipped)
+                u.nick = f"n{i}"
+            for u in users:  # a duplicate would come before the PONG
+                u.send("PING again")
+                _, skipped = u.expect(r":\S+ PONG \S+ :again")
+                self.assertFalse([s for s in skipped if " NICK " in s],
+                                 skipped)
+            for i, u in enumerate(users[:-1]):
+                u.send(f"QUIT :bye {i}")
+                for other in users[i + 1:]:
+                    other.expect(rf":n{i}!\S+ QUIT :Quit: bye {i}")
+            last = users[-1]
+            last.send("PING end")
+            _, skipped = last.expect(r":\S+ PONG \S+ :end")
+            self.assertFalse([s for s in skipped if " QUIT " in s], skipped)
+            for u in users:
+                u.close()
+
+
 class SlowIrcReader(unittest.TestCase):
     def test_a_slow_irc_reader_gets_whole_lines_then_error(self):
         line = "x" * 400
