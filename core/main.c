@@ -13,9 +13,12 @@
 #include "core/listener.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "workers/backend.h"
 
 static void usage(FILE *out)
 {
+    char backends[128];
+    pc_backend_offered(backends, sizeof backends);
     fprintf(out,
 "Usage: percored [OPTIONS]\n"
 "A reactor-per-core TCP server: one event loop per CPU, protocol modules.\n"
@@ -28,9 +31,11 @@ static void usage(FILE *out)
 "  -w, --workers N|auto       worker threads (default: usable CPUs)\n"
 "  -d, --distribution reuseport|acceptor\n"
 "      --balance round-robin|least-connections   (acceptor mode)\n"
-"  -b, --backend auto|select|poll|epoll|io_uring|linuxaio|kqueue|port\n"
-"                             (libev's; the ones this system lacks are\n"
-"                             refused with the list of those it has)\n"
+"  -b, --backend NAME         libev's backend, one of: %s\n"
+"                             auto is libev's pick (epoll on Linux), the one\n"
+"                             to run; select and poll are for comparing.\n"
+"                             io_uring is refused with libev <= 4.33: it\n"
+"                             aborts the process under connection churn\n"
 "      --log-level err|warning|notice|info|debug\n"
 "  -s, --set SECTION.KEY=VALUE   any config key: server.max_connections=1000,\n"
 "                             echo.idle_timeout=30 (SECTION = listener name)\n"
@@ -40,7 +45,7 @@ static void usage(FILE *out)
 "  -V, --version              the version\n"
 "\n"
 "Signals: TERM/INT drain and stop, HUP reloads, USR1 logs statistics.\n"
-"Docs: docs/operations.md\n");
+"Docs: docs/operations.md\n", backends);
 }
 
 /* --stats: ask the metrics listener of this config and print its text. */

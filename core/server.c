@@ -490,7 +490,9 @@ static void drained_cb(struct ev_loop *loop, ev_async *a, int revents)
 
 int pc_server_run(struct pc_server *srv)
 {
-    srv->loop = ev_default_loop(EVFLAG_AUTO);
+    /* NOENV: LIBEV_FLAGS in the environment must not pick a refused
+     * backend (io_uring) for the main loop either. */
+    srv->loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_NOENV);
     ev_signal *sigs[] = {&srv->sig_term, &srv->sig_int, &srv->sig_hup,
                          &srv->sig_usr1};
     int nums[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};

@@ -160,7 +160,12 @@ static void kill_conn(struct pc_conn *c, enum pc_close_reason why)
 
 void pc_conn_abort(struct pc_conn *c, enum pc_close_reason why)
 {
-    kill_conn(c, why);
+    /* A broken socket takes nothing more; any other end is a cut, so the
+     * peer's stream still ends on a unit boundary. */
+    if (why == PC_CLOSE_ERROR || why == PC_CLOSE_PEER)
+        kill_conn(c, why);
+    else
+        pc_conn_cut(c, why);
 }
 
 static void undelay(struct pc_conn *c);
@@ -234,6 +239,9 @@ void pc_conn_cut(struct pc_conn *c, enum pc_close_reason why)
                    (unsigned long long)c->id);
     }
     account_output(c, before);
+    pc_log(PC_LOG_DEBUG, "connection %llu: cut (%s), %zu of %zu bytes left",
+           (unsigned long long)c->id, pc_close_reason_name(why), c->out.bytes,
+           before);
     c->flags |= PC_CONN_CLOSING | PC_CONN_CUT;
     c->reason = (uint8_t)why;
     mark_pending(c);
@@ -670,6 +678,16 @@ void pc_conn_expire_idle(struct pc_worker *w)
         ev_timer_set(&w->idle_timer, next - now, 0.);
         ev_timer_start(w->loop, &w->idle_timer);
     }
+}
+
+void pc_conn_cut_all(struct pc_worker *w, enum pc_close_reason why)
+{
+    /* A cut leaves a connection where it is on its idle list. */
+    for (unsigned i = 0; i < w->nsvcs; i++)
+        for (struct pc_conn *c = w->svcs[i].idle_head, *next; c; c = next) {
+            next = c->next;
+            pc_conn_cut(c, why);
+        }
 }
 
 void pc_conn_close_all(struct pc_worker *w, enum pc_close_reason why)

@@ -102,13 +102,13 @@ static void drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
     pc_log(PC_LOG_NOTICE, "worker %u: drain timeout: closing %llu "
            "connections", w->id,
            (unsigned long long)PC_STAT_GET(w, connections));
-    pc_conn_close_all(w, PC_CLOSE_SHUTDOWN);
+    pc_conn_cut_all(w, PC_CLOSE_SHUTDOWN);
 }
 
 static void begin_drain(struct pc_worker *w)
 {
     if (w->draining) { /* asked twice: the operator will not wait */
-        pc_conn_close_all(w, PC_CLOSE_SHUTDOWN);
+        pc_conn_cut_all(w, PC_CLOSE_SHUTDOWN);
         return;
     }
     w->draining = true;

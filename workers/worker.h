@@ -101,8 +101,10 @@ struct pc_conn {
 _Static_assert(sizeof(struct pc_conn) <= 128, "see struct pc_conn");
 
 /* How long a cut connection may take to send its last unit and goodbye
- * to a peer that reads slowly or not at all. */
-#define PC_CUT_LINGER 2.0
+ * to a peer that reads slowly or not at all. Generous: a peer whose
+ * window was zero is probed by TCP with a growing back-off (persist
+ * timer), so one that starts reading again may take seconds to resume. */
+#define PC_CUT_LINGER 5.0
 
 struct pc_worker {
     unsigned id, count;
@@ -185,7 +187,11 @@ void pc_conn_flush_delayed(struct pc_service *s);
 void pc_conn_expire_idle(struct pc_worker *w);
 /* Closes cut connections past their linger. Worker thread (cut_timer). */
 void pc_conn_expire_cut(struct pc_worker *w);
-/* Closes every connection of w with `why`. Worker thread. */
+/* Cuts every connection of w with `why` (pc_conn_cut: each ends on a
+ * unit boundary with its module's goodbye, within PC_CUT_LINGER).
+ * Worker thread. */
+void pc_conn_cut_all(struct pc_worker *w, enum pc_close_reason why);
+/* Closes every connection of w with `why` at once. Worker thread. */
 void pc_conn_close_all(struct pc_worker *w, enum pc_close_reason why);
 
 #endif

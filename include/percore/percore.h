@@ -205,10 +205,12 @@ void pc_conn_resume_input(struct pc_conn *c);
 /* Bytes queued and not yet accepted by the kernel. */
 size_t pc_conn_queued(const struct pc_conn *c);
 
-/* Closes c now, dropping output not yet sent, and reports `why` to
- * on_close: for a peer that must go at once (a slow reader over a limit,
- * a protocol violation). Safe from any callback, also on a connection
- * other than the one the callback is for, and twice. */
+/* Closes c now and reports `why` to on_close: for a peer that must go at
+ * once (a slow reader over a limit, a protocol violation). Output not
+ * yet sent is dropped on a unit boundary, as pc_conn_cut does (with the
+ * module's goodbye); for PC_CLOSE_ERROR and PC_CLOSE_PEER, whose socket
+ * takes nothing more, all of it. Safe from any callback, also on a
+ * connection other than the one the callback is for, and twice. */
 void pc_conn_abort(struct pc_conn *c, enum pc_close_reason why);
 
 /* Ends c on a unit boundary: each pc_conn_write or pc_conn_write_shared

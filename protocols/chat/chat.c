@@ -259,8 +259,10 @@ static void chat_on_close(struct pc_conn *c, enum pc_close_reason why)
 static size_t chat_goodbye(struct pc_conn *c, enum pc_close_reason why,
                            char *buf, size_t size)
 {
-    int n = snprintf(buf, size, "*** disconnected: %s\n",
-                     close_text(pc_conn_state(c), why));
+    int n = why == PC_CLOSE_SHUTDOWN
+                ? snprintf(buf, size, "*** server shutting down\n")
+                : snprintf(buf, size, "*** disconnected: %s\n",
+                           close_text(pc_conn_state(c), why));
     return n > 0 ? (size_t)n : 0;
 }
 

@@ -1,0 +1,138 @@
+"""Stopping under heavy traffic ends every member's stream on a whole line:
+when the drain timeout runs out (or a second SIGTERM comes), output a
+write has begun is finished, the rest dropped, the face's goodbye sent,
+then the close. Real percored, chat and irc members reading slowly."""
+
+import re
+import signal
+import socket
+import threading
+import time
+import unittest
+
+from percored import SLOW, Percored
+
+LINE = "y" * 300
+
+
+class Reader(threading.Thread):
+    """Reads a member's whole stream, a little at a time, until EOF."""
+
+    def __init__(self, sock, pace):
+        super().__init__(daemon=True)
+        self.sock, self.pace, self.data = sock, pace, b""
+
+    def run(self):
+        self.sock.settimeout(30 * SLOW)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    break
+                self.data += chunk
+                time.sleep(self.pace)
+        except OSError:
+            self.data += b"<error>"
+
+
+def chat_member(port, room):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(f"/join {room}\n".encode())
+    return s
+
+
+def irc_member(port, nick, channel):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(f"NICK {nick}\r\nUSER {nick} 0 * :x\r\nJOIN {channel}\r\n"
+              .encode())
+    return s
+
+
+def talk(sock, stop, chat):
+    n = 0
+    try:
+        while not stop.is_set():
+            if chat:
+                sock.sendall(f"{n} {LINE}\n".encode())
+            else:
+                sock.sendall(f"PRIVMSG #loud :{n} {LINE}\r\n".encode())
+            n += 1
+    except OSError:
+        pass
+
+
+class StopUnderLoad(unittest.TestCase):
+    def run_stop(self, *args, twice=False):
+        with Percored("--set", "chat.flood_rate=0", "--set", "irc.flood_rate=0",
+                      "--set", "chat.sendq=256M", "--set", "irc.sendq=256M",
+                      "--set", "chat.max_output=512M",
+                      "--set", "irc.max_output=512M", *args,
+                      listeners=(("chat", "chat"), ("irc", "irc")),
+                      workers=2) as srv:
+            members, readers = [], []
+            # Readers that keep reading, slower than the room talks: their
+            # output piles up in the server, none of them ever stops (a
+            # peer that stops reading for good is the linger's business).
+            for i in range(3):
+                c = chat_member(srv.ports["chat"], "loud")
+                irc = irc_member(srv.ports["irc"], f"r{i}", "#loud")
+                members += [(c, "chat"), (irc, "irc")]
+            time.sleep(0.5 * SLOW)  # joined
+            for s, face in members:
+                r = Reader(s, 0.001)
+                r.face = face
+                r.start()
+                readers.append(r)
+            stop = threading.Event()
+            talkers = [chat_member(srv.ports["chat"], "loud"),
+                       irc_member(srv.ports["irc"], "talker", "#loud")]
+            threads = [threading.Thread(target=talk, args=(t, stop, i == 0),
+                                        daemon=True)
+                       for i, t in enumerate(talkers)]
+            for t in threads:
+                t.start()
+            time.sleep(1.5 * SLOW)  # output piles up behind the readers
+            srv.signal(signal.SIGTERM)
+            if twice:
+                time.sleep(0.2)
+                srv.signal(signal.SIGTERM)
+            for r in readers:
+                r.join(60 * SLOW)
+            stop.set()
+            out = srv.stop()
+            self.assertIn("stopped", out)
+            torn = 0
+            for r in readers:
+                self.assertFalse(r.is_alive(), "a member was never closed")
+                self.assertNotIn(b"<error>", r.data)
+                if r.face == "chat":
+                    self.assertTrue(r.data.endswith(b"\n"), r.data[-120:])
+                    lines = r.data.decode().split("\n")[:-1]
+                    self.assertEqual(lines[-1], "*** server shutting down")
+                    body = re.compile(rf"\S+: \d+ {LINE}|\*\*\* .*|OK .*")
+                else:
+                    self.assertTrue(r.data.endswith(b"\r\n"), r.data[-120:])
+                    lines = r.data.decode().split("\r\n")[:-1]
+                    self.assertRegex(lines[-1], r"ERROR :Closing Link: \S+ "
+                                                r"\(Server shutting down\)")
+                    body = re.compile(rf":\S+ PRIVMSG #loud :\d+ {LINE}"
+                                      r"|:\S+ \d{3} .*|:\S+ (JOIN|PART|QUIT) "
+                                      r".*|:\S+ (CAP|MODE) .*")
+                for text in lines[:-1]:
+                    if not body.fullmatch(text):
+                        torn += 1
+            self.assertEqual(torn, 0, "a member received a torn line")
+            for s, _ in members:
+                s.close()
+            for t in talkers:
+                t.close()
+
+    def test_drain_timeout_ends_every_stream_on_a_whole_line(self):
+        self.run_stop("--set", "server.drain_timeout=0.3")
+
+    def test_second_sigterm_ends_every_stream_on_a_whole_line(self):
+        self.run_stop("--set", "server.drain_timeout=30", twice=True)
+
+
+if __name__ == "__main__":
+    unittest.main()
