@@ -64,7 +64,7 @@ static void cmd_join(struct chat_conn *cc, const char *arg, size_t n)
     char name[ROOM_NAME_MAX + 1], pass[ROOM_KEY_MAX + 1];
     snprintf(name, sizeof name, "%.*s", (int)w, arg);
     snprintf(pass, sizeof pass, "%.*s", (int)klen, key);
-    if (cc->room[0] && strcmp(cc->room, name) == 0) {
+    if (cc->room[0] && room_casecmp(cc->room, name) == 0) {
         chat_putf(cc, "ERR you are already in %s\n", cc->room);
         return;
     }

@@ -98,15 +98,25 @@ void irc_cmd_user(struct irc_conn *ic, char **p, unsigned n)
         irc_numeric(ic, "462", ":You may not reregister");
         return;
     }
-    size_t len = strcspn(p[0], "@! ");
-    if (len == 0) {
+    /* Not checked by identd: "~" says so, as ircds do. Only characters
+     * that cannot break a nick!user@host prefix are kept. */
+    char user[ROOM_USER_MAX + 1] = "~";
+    size_t len = 1;
+    for (const char *c = p[0]; *c && len < ROOM_USER_MAX; c++)
+        if (irc_nick_valid(c, 1, 1) || (*c >= '0' && *c <= '9') ||
+            *c == '-' || *c == '.')
+            user[len++] = *c;
+    user[len] = '\0';
+    if (len == 1) {
         irc_numeric(ic, "461", "USER :Not enough parameters");
         return;
     }
-    /* Not checked by identd: "~" says so, as ircds do. */
-    snprintf(ic->u.user, sizeof ic->u.user, "~%.*s", (int)len, p[0]);
+    memcpy(ic->u.user, user, sizeof ic->u.user);
     free(ic->u.realname);
     ic->u.realname = strndup(p[3], ROOM_REAL_MAX);
+    for (char *c = ic->u.realname; c && *c; c++)
+        if ((unsigned char)*c < 0x20) /* tabs separate the core's fields */
+            *c = ' ';
     ic->got_user = true;
     irc_try_register(ic);
 }

@@ -198,6 +198,9 @@ void room_away(struct room_user *u, const char *text)
 {
     free(u->away);
     u->away = text ? strndup(text, 300) : NULL;
+    for (char *c = u->away; c && *c; c++)
+        if ((unsigned char)*c < 0x20) /* tabs separate the core's fields */
+            *c = ' ';
     for (struct room_membership *ms = u->rooms; ms; ms = ms->next) {
         unsigned home;
         struct room_msg *m = to_home(u, OP_AWAY, ms->name, NULL, 0, &home);
