@@ -93,6 +93,11 @@ class Ngircd:
 
 SENDERS = 4
 RATE = 100  # lines/s of the open-loop runs
+# What an IRC line carries beyond a chat line of the same text, with
+# percore-bench's nicks (7 characters; the chat face names it guestN) and
+# channel #bench0, about:
+# ":" "!~" nick "@127.0.0.1 PRIVMSG #bench0 :" "\r" against ": ".
+IRC_EXTRA = 35
 
 
 def servers(suite):
@@ -105,12 +110,18 @@ def servers(suite):
         dirs.append(ng)
         return ng.argv()
     chat = ("--set", "chat.flood_rate=0", "--set", "chat.default_room=")
+
+    def chat_face(p):
+        return suite.percored_argv(p, *chat, proto="chat", workers=1)
+    # The last entry sends chat lines as long as the IRC ones: what the
+    # irc face costs beyond its longer lines.
     return dirs, [
-        ("ngircd", "irc", ngircd),
+        ("ngircd", "irc", ngircd, ()),
         ("percored irc", "irc", lambda p: suite.percored_argv(
-            p, "--set", "irc.flood_rate=0", proto="irc", workers=1)),
-        ("percored chat", "percore", lambda p: suite.percored_argv(
-            p, *chat, proto="chat", workers=1)),
+            p, "--set", "irc.flood_rate=0", proto="irc", workers=1), ()),
+        ("percored chat", "percore", chat_face, ()),
+        ("percored chat, IRC-sized lines", "percore", chat_face,
+         ("--size", str(64 + IRC_EXTRA))),
     ]
 
 
@@ -132,7 +143,7 @@ def case_irc(suite):
     try:
         for rnd in range(rounds):
             for kind, label, args, extra in workloads:
-                for name, dialect, argv_of in targets:
+                for name, dialect, argv_of, bench_args in targets:
                     suite.say(f"irc {label}, round {rnd + 1}: {name}")
                     row = {"server": name, "dialect": dialect,
                            "workload": label, "kind": kind,
@@ -151,7 +162,7 @@ def case_irc(suite):
                             row["result"] = suite.run_bench(
                                 "chat", srv, "--target", dialect,
                                 "--members", members, "--senders", SENDERS,
-                                *args, *suite.timed())
+                                *args, *bench_args, *suite.timed())
                     rows.append(row)
     finally:
         for ng in dirs:
@@ -228,8 +239,36 @@ def section(rows):
                       f"{v / b0:.2f}×" if v and b0 else "-",
                       f"{c:.2f} µs" if c else "-",
                       f"{c / b1:.2f}×" if c and b1 else "-"])
-    out.append("Side by side:\n")
+    out.append("Side by side (an IRC line of 64 bytes of text is "
+               f"{IRC_EXTRA} bytes longer on the wire than a chat line; the "
+               "last row sends chat lines of that length):\n")
     out.append(page.table(
         ["server", "deliveries per CPU-second (saturation)", "vs ngircd",
          f"CPU per delivery at {RATE} lines/s", "vs ngircd"], cells))
     return "\n".join(out)
+
+
+def targets(rows):
+    """Rows for the page's Targets table: the irc face against ngircd and
+    against the chat face (saturation, deliveries per CPU-second)."""
+    import page
+    sat = _median(rows, "saturation", page.per_cpu_s)
+    value = {n: page.per_cpu_s(x["result"]) for n, x in sat.items()}
+    irc, ng = value.get("percored irc"), value.get("ngircd")
+    chat, sized = value.get("percored chat"), \
+        value.get("percored chat, IRC-sized lines")
+    out = []
+    if irc and ng:
+        out.append(["irc face deliveries per server CPU-second, "
+                    "1000-member channel, one worker", "≥ 5× ngircd",
+                    f"{irc / ng:.2f}× ({page.num(irc)} vs {page.num(ng)})",
+                    page.verdict(irc >= 5 * ng)])
+    if irc and chat:
+        out.append(["irc face vs chat face, deliveries per server "
+                    "CPU-second", "≥ 0.90×",
+                    f"{irc / chat:.2f}× ({page.num(irc)} vs "
+                    f"{page.num(chat)}); with chat lines as long as IRC's: "
+                    + (f"{irc / sized:.2f}×" if sized else "-"),
+                    page.verdict(irc >= 0.9 * chat)])
+    return out
+

@@ -286,6 +286,9 @@ def targets(res):
                           verdict(v <= TARGET_IDLE_BYTES)])
     if "chat" in c:
         lines += chat_targets(c["chat"])
+    if "irc" in c:
+        import ircbench
+        lines += ircbench.targets(c["irc"])
     if not lines:
         return ""
     return ("## Targets\n\nReported, not asserted. Each line is computed "
