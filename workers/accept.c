@@ -16,6 +16,7 @@ struct pc_accept_result pc_accept_batch(int lfd, int *spare, unsigned max,
 {
     struct pc_accept_result r = {0, 0, 0};
     while (r.accepted < max) {
+        /* cppcheck-suppress nullPointer ; accept4(2) takes NULL addr, len */
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
             r.accepted++;
@@ -34,6 +35,7 @@ struct pc_accept_result pc_accept_batch(int lfd, int *spare, unsigned max,
              * forever; free the spare fd to take it and close it. */
             if (*spare >= 0) {
                 close(*spare);
+                /* cppcheck-suppress nullPointer ; NULL addr, len are allowed */
                 fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
                 if (fd >= 0)
                     close(fd);

@@ -86,6 +86,7 @@ int pc_backend_parse(const char *name, unsigned *flags, char *err,
     for (size_t i = 0; i < NBACKENDS; i++) {
         if (strcmp(name, backends[i].name) != 0)
             continue;
+        /* cppcheck-suppress unreadVariable ; read after the break below */
         why = "not supported on this system";
         if (!(supported & backends[i].flag))
             break;

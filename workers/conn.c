@@ -117,7 +117,9 @@ static void set_events(struct pc_conn *c)
     int want = 0;
     if (c->flags & PC_CONN_DEAD)
         return;
-    if (!(c->flags & (PC_CONN_FULL | PC_CONN_HELD | PC_CONN_CLOSING)))
+    /* A cut connection reads on, to discard: see lingering_read. */
+    if (!(c->flags & (PC_CONN_FULL | PC_CONN_HELD | PC_CONN_CLOSING)) ||
+        (c->flags & PC_CONN_CUT))
         want |= EV_READ;
     /* A pending connection is flushed before the loop blocks anyway; ask
      * for writability only once the socket has refused bytes. */
@@ -312,6 +314,12 @@ static void finish(struct pc_conn *c)
         undelay(c);
     if (s->proto->on_close)
         s->proto->on_close(c, why);
+    /* Input that came after the module stopped reading would turn the
+     * close into a reset, losing what the peer has not read yet. */
+    if (why != PC_CLOSE_ERROR)
+        for (int i = 0; i < 4 && read(c->io.fd, w->scratch,
+                                      w->scratch_size) > 0; i++)
+            ;
     close(c->io.fd);
     size_t before = c->out.bytes;
     pc_outq_clear(&c->out);
@@ -403,6 +411,19 @@ static void deliver(struct pc_conn *c, const char *data, size_t len)
     check_input_limit(c);
 }
 
+/* What a cut connection's peer still sends is read and dropped: closing
+ * a socket with unread input makes Linux send a reset, which throws away
+ * what the peer has not read yet (the last unit, the goodbye). Its EOF,
+ * after our FIN (conn_flush), ends the linger. */
+static void lingering_read(struct pc_conn *c)
+{
+    struct pc_worker *w = c->svc->w;
+    ssize_t n = read(c->io.fd, w->scratch, w->scratch_size);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+                   errno != EINTR))
+        kill_conn(c, c->reason);
+}
+
 static void conn_read(struct pc_conn *c)
 {
     struct pc_worker *w = c->svc->w;
@@ -449,7 +470,14 @@ static void conn_flush(struct pc_conn *c)
         if (c->svc->proto->on_drain && !(c->flags & PC_CONN_CLOSING))
             c->svc->proto->on_drain(c);
     }
-    if (c->out.bytes == 0 && (c->flags & PC_CONN_CLOSING)) {
+    if (c->out.bytes == 0 && (c->flags & PC_CONN_CUT)) {
+        /* All sent: our FIN follows it, and the peer's EOF (or the
+         * linger) closes. */
+        if (!(c->flags & PC_CONN_SHUT)) {
+            shutdown(c->io.fd, SHUT_WR);
+            c->flags |= PC_CONN_SHUT;
+        }
+    } else if (c->out.bytes == 0 && (c->flags & PC_CONN_CLOSING)) {
         kill_conn(c, c->reason);
         return;
     }
@@ -595,8 +623,10 @@ static void io_cb(struct ev_loop *loop, ev_io *io, int revents)
         c->flags &= (uint16_t)~PC_CONN_BLOCKED;
         conn_flush(c);
     }
-    if ((revents & EV_READ) && !input_stopped(c) &&
-        !(c->flags & PC_CONN_FULL))
+    if ((revents & EV_READ) && (c->flags & PC_CONN_CUT))
+        lingering_read(c);
+    else if ((revents & EV_READ) && !input_stopped(c) &&
+             !(c->flags & PC_CONN_FULL))
         conn_read(c);
 }
 
@@ -726,6 +756,7 @@ const char *pc_conn_peer(struct pc_conn *c, char *buf, size_t size)
     char host[INET6_ADDRSTRLEN] = "?";
     if (getpeername(c->io.fd, (struct sockaddr *)&ss, &len) < 0) {
         snprintf(buf, size, "?");
+        /* NOLINTNEXTLINE(*core.UndefinedBinaryOperatorResult): ss is set */
     } else if (ss.ss_family == AF_INET) {
         struct sockaddr_in *a = (struct sockaddr_in *)&ss;
         inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);

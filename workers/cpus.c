@@ -10,6 +10,7 @@ unsigned pc_cpus_quota_parse(const char *line)
 {
     char quota[32];
     unsigned long long period;
+    /* NOLINTNEXTLINE(cert-err34-c): the kernel's cpu.max, in range */
     if (sscanf(line, "%31s %llu", quota, &period) != 2 || period == 0)
         return 0;
     if (strcmp(quota, "max") == 0)

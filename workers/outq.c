@@ -127,6 +127,7 @@ static void consume(struct pc_outq *q, size_t done)
     q->bytes -= done;
     while (done) {
         struct pc_outseg *s = q->head;
+        /* NOLINTNEXTLINE(*core.NullDereference): done <= the bytes queued */
         if (!s->refs) {
             size_t avail = s->len - s->off;
             if (done < avail) {

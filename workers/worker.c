@@ -16,7 +16,7 @@
 #include "workers/accept.h"
 #include "workers/cpus.h"
 
-#define PC_SCRATCH_SIZE (64 * 1024)
+#define PC_SCRATCH_SIZE ((size_t)64 * 1024)
 #define PC_ACCEPT_BATCH 32
 
 /* ---- accepting on the worker's own socket (reuseport) ---------------- */

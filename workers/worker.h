@@ -75,6 +75,7 @@ enum pc_conn_flag {
     PC_CONN_BLOCKED = 1 << 7,   /* the socket refused bytes: wait for
                                    EV_WRITE before trying again */
     PC_CONN_CUT = 1 << 8,       /* pc_conn_cut: the goodbye is queued */
+    PC_CONN_SHUT = 1 << 9,      /* cut, all sent, FIN sent: awaiting EOF */
 };
 
 /* Input a module left unconsumed; allocated only while there is some. */

@@ -31,13 +31,13 @@ static void cmd_nick(struct chat_conn *cc, const char *name, size_t n)
                  "not starting with a digit or -\n", ROOM_NICK_MAX);
         return;
     }
-    if (chat_nick_reserved(name, n)) {
+    char nick[ROOM_NICK_MAX + 1];
+    snprintf(nick, sizeof nick, "%.*s", (int)n, name);
+    if (room_nick_reserved(name, n)) {
         chat_putf(cc, "ERR nick %.*s is reserved for generated nicks\n", (int)n,
              name);
         return;
     }
-    char nick[ROOM_NICK_MAX + 1];
-    snprintf(nick, sizeof nick, "%.*s", (int)n, name);
     if (strcmp(nick, cc->u.nick) == 0) {
         chat_putf(cc, "OK nick %s\n", nick);
         return;
@@ -176,10 +176,6 @@ static void chat_on_open(struct pc_conn *c)
         return;
     }
     snprintf(cc->u.user, sizeof cc->u.user, "chat");
-    pc_conn_peer(c, cc->u.host, sizeof cc->u.host);
-    char *port = strrchr(cc->u.host, ':'); /* the host, not the port */
-    if (port && cc->u.host[0] != '[')
-        *port = '\0';
     room_user_guest(&cc->u);
     chat_putf(cc, "*** welcome to percore chat, %s; /help lists the commands\n",
          cc->u.nick);
@@ -342,7 +338,7 @@ static void chat_reload(struct pc_worker *w, void *wstate,
 static const struct pc_option chat_options[] = {
     {"max_line", PC_OPT_SIZE, "4K", 16, 1 << 20,
      "longest accepted line in bytes; longer ones are refused"},
-    {"sendq", PC_OPT_SIZE, "1M", 4096, 1ll << 32,
+    {"sendq", PC_OPT_SIZE, "1M", 4096, 1LL << 32,
      "unsent output after which a member is disconnected"},
     {"flood_rate", PC_OPT_INT, "20", 0, 1e9,
      "lines per second a connection may send on average; 0 = unlimited"},

@@ -87,16 +87,6 @@ bool chat_nick_valid(const char *s, size_t n)
     return true;
 }
 
-bool chat_nick_reserved(const char *s, size_t n)
-{
-    if (n <= 5 || memcmp(s, "guest", 5) != 0)
-        return false;
-    for (size_t i = 5; i < n; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-    return true;
-}
-
 static void trim(const char **s, size_t *n)
 {
     while (*n && (**s == ' ' || **s == '\t'))

@@ -29,8 +29,6 @@ size_t chat_utf8_cut(const char *s, size_t n, size_t max);
 
 /* 1-32 of A-Z a-z 0-9 _ - [ ] { } ^ | `, not starting with a digit or -. */
 bool chat_nick_valid(const char *s, size_t n);
-/* "guest" and digits: the server's generated nicks, not for /nick. */
-bool chat_nick_reserved(const char *s, size_t n);
 
 enum chat_cmd {
     CHAT_SAY,     /* not a command: said to the room */

@@ -37,9 +37,11 @@ void irc_send_names(struct irc_conn *ic, const char *room,
         char entry[ROOM_NICK_MAX + 4];
         if (i < a->nmembers) {
             prefix_text(ic, a->members[i].prefix, entry);
+            /* NOLINTNEXTLINE(*insecureAPI.strcpy): "@+" + nick + NUL fit */
             strcat(entry, a->members[i].nick);
         }
         /* A line per ~400 bytes, so ours stay under 512 with the prefix. */
+        /* cppcheck-suppress uninitvar ; entry is read only if i < nmembers */
         if (len && (i == a->nmembers || len + strlen(entry) + 1 > 400)) {
             irc_numeric(ic, "353", "%.*s", (int)(head + len), line);
             len = 0;
@@ -57,8 +59,8 @@ void irc_send_names(struct irc_conn *ic, const char *room,
 void irc_cmd_join(struct irc_conn *ic, char **p, unsigned n)
 {
     if (strcmp(p[0], "0") == 0) { /* leave every channel */
-        char rooms[64][ROOM_NAME_MAX + 1];
-        unsigned k = room_user_rooms(&ic->u, rooms, 64);
+        char rooms[IRC_CHANNELS_MAX][ROOM_NAME_MAX + 1];
+        unsigned k = room_user_rooms(&ic->u, rooms, IRC_CHANNELS_MAX);
         for (unsigned i = 0; i < k; i++)
             room_part(&ic->u, rooms[i], NULL);
         return;
@@ -67,6 +69,8 @@ void irc_cmd_join(struct irc_conn *ic, char **p, unsigned n)
     snprintf(channels, sizeof channels, "%s", p[0]);
     snprintf(keys, sizeof keys, "%s", n > 1 ? p[1] : "");
     char *ks = NULL, *key = strtok_r(keys, ",", &ks);
+    char joined[IRC_CHANNELS_MAX][ROOM_NAME_MAX + 1];
+    unsigned in = room_user_rooms(&ic->u, joined, IRC_CHANNELS_MAX);
     unsigned count = 0;
     for (char *cs = NULL, *c = strtok_r(channels, ",", &cs); c;
          c = strtok_r(NULL, ",", &cs), key = key ? strtok_r(NULL, ",", &ks)
@@ -76,8 +80,15 @@ void irc_cmd_join(struct irc_conn *ic, char **p, unsigned n)
             break;
         }
         const char *room = irc_room_of(ic, c);
-        if (room)
+        if (room && in >= IRC_CHANNELS_MAX) {
+            irc_numeric(ic, "405", "%.64s :You have joined too many "
+                        "channels", c);
+            break;
+        }
+        if (room) {
             room_join(&ic->u, room, key ? key : "", true);
+            in++; /* an upper bound: a JOIN of a channel one is in counts */
+        }
     }
 }
 
@@ -108,6 +119,7 @@ void irc_cmd_names(struct irc_conn *ic, char **p, unsigned n)
         irc_numeric(ic, "366", "* :End of /NAMES list.");
         return;
     }
+    p[0][strcspn(p[0], ",")] = '\0'; /* NAMES #a,#b: the first */
     const char *room = irc_room_of(ic, p[0]);
     if (!room)
         return;

@@ -21,12 +21,8 @@ static void message(struct irc_conn *ic, char **p, unsigned n, bool notice)
             irc_numeric(ic, "412", ":No text to send");
         return;
     }
-    const char *text = p[1];
+    const char *text = p[1]; /* valid UTF-8: irc.c checked the line */
     size_t len = strlen(text);
-    if (chat_text_scan(text, len, true) != CHAT_TEXT_OK) {
-        irc_send(ic, "FAIL %s INVALID_UTF8 :Message is not valid UTF-8", cmd);
-        return;
-    }
     enum room_event_kind kind = notice ? ROOM_EV_NOTICE : ROOM_EV_SAY;
     const char *ccmd, *arg;
     size_t ccmdlen, arglen;
@@ -60,6 +56,9 @@ static void message(struct irc_conn *ic, char **p, unsigned n, bool notice)
             if (!notice)
                 irc_numeric(ic, "401", "%.64s :No such nick/channel", t);
         } else {
+            if (ic->cap_echo) /* echo-message: our own line, as sent */
+                irc_send(ic, ":%s!%s@%s %s %s :%s", ic->u.nick, ic->u.user,
+                         ic->u.host, cmd, t, p[1]);
             room_tell(&ic->u, t, kind, text, len);
         }
     }

@@ -102,8 +102,15 @@ static const struct irc_command commands[] = {
 
 static void handle_line(struct irc_conn *ic, char *line, size_t n)
 {
-    if (memchr(line, '\0', n)) {
-        irc_send(ic, "FAIL * INVALID_UTF8 :NUL bytes are not allowed");
+    /* A NUL would end the line early for C peers, a bare CR ends it for
+     * some clients and servers: either could smuggle a forged line. */
+    if (memchr(line, '\0', n) || memchr(line, '\r', n)) {
+        irc_send(ic, "FAIL * INVALID_TEXT :NUL and CR are not allowed in a "
+                 "line");
+        return;
+    }
+    if (chat_text_scan(line, n, true) != CHAT_TEXT_OK) {
+        irc_send(ic, "FAIL * INVALID_UTF8 :Lines must be valid UTF-8");
         return;
     }
     struct irc_message m;
@@ -165,15 +172,6 @@ static void irc_on_open(struct pc_conn *c)
         pc_conn_abort(c, PC_CLOSE_ERROR);
         return;
     }
-    char peer[ROOM_HOST_MAX + 8];
-    pc_conn_peer(c, peer, sizeof peer);
-    char *end = peer[0] == '[' ? strchr(peer, ']') : strrchr(peer, ':');
-    if (end)
-        *end = '\0';
-    /* A host starting with ':' would end an IRC line's parameters. */
-    snprintf(ic->u.host, sizeof ic->u.host, "%s%.*s",
-             peer[0] == '[' && peer[1] == ':' ? "0" : "", ROOM_HOST_MAX - 1,
-             peer[0] == '[' ? peer + 1 : peer);
     ic->pass_ok = iw->opt.password[0] == '\0';
     struct pc_worker *w = pc_conn_worker(c);
     ic->last_input = pc_worker_now(w);
@@ -351,7 +349,7 @@ static const struct pc_option irc_options[] = {
      "seconds of silence after which the server sends PING"},
     {"ping_timeout", PC_OPT_SECONDS, "60", 0.1, 86400,
      "seconds to answer the server's PING"},
-    {"sendq", PC_OPT_SIZE, "1M", 4096, 1ll << 32,
+    {"sendq", PC_OPT_SIZE, "1M", 4096, 1LL << 32,
      "unsent output after which a client is disconnected"},
     {"flood_rate", PC_OPT_INT, "20", 0, 1e9,
      "lines per second a connection may send on average; 0 = unlimited"},

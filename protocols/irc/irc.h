@@ -13,6 +13,7 @@
 
 #define IRC_LINE_MAX 512 /* bytes of a line with its CR LF (RFC 1459) */
 #define IRC_CHANNEL_MAX (ROOM_NAME_MAX + 1)
+#define IRC_CHANNELS_MAX 64 /* channels one user may be in (CHANLIMIT) */
 
 struct irc_options {
     struct room_limits limits;

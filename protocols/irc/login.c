@@ -167,10 +167,12 @@ static void welcome(struct irc_conn *ic)
                 IRC_MYINFO_USERMODES, IRC_MYINFO_CHANMODES);
     irc_numeric(ic, "005",
                 "CASEMAPPING=rfc1459 CHANTYPES=# PREFIX=%s CHANMODES=%s "
-                "NICKLEN=%d CHANNELLEN=%d TOPICLEN=%d KICKLEN=%d "
+                "CHANLIMIT=#:%d NICKLEN=%d CHANNELLEN=%d TOPICLEN=%d "
+                "KICKLEN=%d "
                 "AWAYLEN=300 MODES=8 MAXTARGETS=8 NETWORK=%s "
                 ":are supported by this server",
-                IRC_ISUPPORT_PREFIX, IRC_ISUPPORT_CHANMODES, ROOM_NICK_MAX,
+                IRC_ISUPPORT_PREFIX, IRC_ISUPPORT_CHANMODES,
+                IRC_CHANNELS_MAX, ROOM_NICK_MAX,
                 IRC_CHANNEL_MAX, ROOM_TOPIC_MAX, 300, iw->opt.network);
     ic->welcomed_nick = true;
     ic->asked = ASKED_LUSERS;

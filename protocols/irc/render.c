@@ -107,9 +107,9 @@ void irc_deliver(struct room_user *u, const struct room_event *ev,
         char line[IRC_LINE_MAX + 64];
         int tag = v ? time_tag(ev->time_ms, line, sizeof line) : 0;
         int n = render(ev, u->nick, line + tag, sizeof line - (size_t)tag);
-        if (n <= 0 || !(*slot = pc_sbuf_new((size_t)(tag + n))))
+        if (n <= 0 || !(*slot = pc_sbuf_new((size_t)tag + (size_t)n)))
             return;
-        memcpy((*slot)->data, line, (size_t)(tag + n));
+        memcpy((*slot)->data, line, (size_t)tag + (size_t)n);
     }
     room_write_shared(u, *slot);
     if (own_buf)
@@ -123,7 +123,10 @@ void irc_answer(struct room_user *u, const struct room_answer *a)
     struct irc_conn *ic = (struct irc_conn *)u;
     switch (a->kind) {
     case ROOM_ANS_NICK:
-        if (a->status != ROOM_OK) {
+        if (a->status == ROOM_NICK_RESERVED) {
+            irc_numeric(ic, "432", "%s :Erroneous nickname (reserved for "
+                        "generated nicks)", a->nick);
+        } else if (a->status != ROOM_OK) {
             irc_numeric(ic, "433", "%s :Nickname is already in use",
                         a->nick);
         } else if (ic->registered && a->text && a->text[0]) {

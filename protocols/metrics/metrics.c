@@ -37,7 +37,7 @@ static size_t metrics_data(struct pc_conn *c, const char *data, size_t len)
     }
     if (strncmp(data, "GET /metrics ", 13) == 0 ||
         strncmp(data, "GET / ", 6) == 0) {
-        size_t size = 256 * 1024;
+        size_t size = (size_t)256 * 1024;
         char *body = malloc(size);
         if (!body) {
             reply(c, "503 Service Unavailable", "", 0);

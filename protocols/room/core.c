@@ -178,10 +178,30 @@ static void flood_resume(struct pc_timer *t)
         pc_conn_resume_input(u->c);
 }
 
+/* The peer address without its port, safe in a nick!user@host prefix:
+ * "127.0.0.1", "::1" as "0::1" (a word may not start with ':'). */
+static void host_of(struct pc_conn *c, char *host, size_t size)
+{
+    char peer[ROOM_HOST_MAX + 8];
+    pc_conn_peer(c, peer, sizeof peer);
+    char *start = peer, *end;
+    if (peer[0] == '[') { /* "[addr]:port" */
+        start = peer + 1;
+        end = strchr(start, ']');
+    } else {
+        end = strrchr(peer, ':');
+    }
+    if (end)
+        *end = '\0';
+    snprintf(host, size, "%s%.*s", start[0] == ':' ? "0" : "",
+             ROOM_HOST_MAX - 1, start);
+}
+
 int room_user_open(struct room_user *u, struct room_core *core,
                    struct pc_conn *c, const struct room_face *face,
                    const struct room_limits *limits)
 {
+    host_of(c, u->host, sizeof u->host);
     u->c = c;
     u->core = core;
     u->face = face;
@@ -203,8 +223,14 @@ static bool by_nick_eq(const void *value, const void *key)
     return strcmp(folded, key) == 0;
 }
 
+static bool same_user(const void *value, const void *key)
+{
+    return value == key;
+}
+
 /* by_nick indexes this worker's users by folded nick, for questions
- * asked of every worker (WHOIS, ISON). */
+ * asked of every worker (WHOIS, ISON). Removal is by identity: whatever
+ * shares the key, only u's own entry goes. */
 static void index_nick(struct room_user *u, bool add)
 {
     char key[ROOM_NICK_MAX + 1];
@@ -214,7 +240,7 @@ static void index_nick(struct room_user *u, bool add)
         if (room_map_put(&u->core->by_nick, h, u) < 0)
             pc_log(PC_LOG_WARN, "room: out of memory indexing %s", u->nick);
     } else {
-        room_map_del(&u->core->by_nick, h, key, by_nick_eq);
+        room_map_del(&u->core->by_nick, h, u, same_user);
     }
 }
 
@@ -271,8 +297,8 @@ void room_user_guest(struct room_user *u)
     struct room_core *core = u->core;
     char nick[ROOM_NICK_MAX + 1];
     /* Unique without asking anyone: the number encodes the worker. */
-    snprintf(nick, sizeof nick, "guest%llu",
-             (unsigned long long)(++core->guests * core->nworkers + core->id));
+    uint64_t guest = ++core->guests * core->nworkers + core->id;
+    snprintf(nick, sizeof nick, "guest%llu", (unsigned long long)guest);
     room_user_set_nick(u, nick);
     char key[ROOM_NICK_MAX + 1];
     room_fold(key, nick, sizeof key);

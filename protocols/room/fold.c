@@ -96,3 +96,16 @@ bool room_name_valid(const char *s, size_t n)
     }
     return true;
 }
+
+bool room_nick_reserved(const char *s, size_t n)
+{
+    if (n <= 5)
+        return false;
+    for (size_t i = 0; i < 5; i++)
+        if (room_fold_char(s[i]) != "guest"[i])
+            return false;
+    for (size_t i = 5; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}

@@ -24,6 +24,10 @@ int room_casecmp(const char *a, const char *b);
  * at most O(strlen(mask) * strlen(subject)), never exponential. */
 bool room_mask_match(const char *mask, const char *subject);
 
+/* Whether s[0..n) is a nick of the form the room core generates
+ * ("guest" and digits, in any case): no face may claim one. */
+bool room_nick_reserved(const char *s, size_t n);
+
 /* Room names: 1-32 of A-Z a-z 0-9 _ - . # (IRC channels are '#' and a
  * room name; chat rooms are the name). */
 bool room_name_valid(const char *s, size_t n);

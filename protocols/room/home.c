@@ -349,6 +349,7 @@ static void on_say(struct room_core *core, struct room_msg *m)
     if (!r)
         st = ROOM_NO_SUCH_ROOM;
     else if (!mb && (r->modes & ROOM_MODE_NO_EXTERNAL))
+        /* NOLINTNEXTLINE(bugprone-branch-clone): two causes, one answer */
         st = ROOM_CANNOT_SPEAK;
     else if (!(mb && (mb->prefix & (ROOM_OP | ROOM_VOICE))) &&
              ((r->modes & ROOM_MODE_MODERATED) || banned(r, m)))
@@ -485,6 +486,8 @@ static void on_invite(struct room_core *core, struct room_msg *m)
     f->id = m->id;
     f->worker = m->worker;
     memcpy(f->nick, m->nick, sizeof f->nick);
+    memcpy(f->user, m->user, sizeof f->user);
+    memcpy(f->host, m->host, sizeof f->host);
     memcpy(f->other, m->other, sizeof f->other);
     memcpy(f->room, r->name, sizeof f->room);
     f->flag = 1;

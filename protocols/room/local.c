@@ -119,16 +119,21 @@ static void delivery_end(struct delivery *d)
 }
 
 /* A NICK or QUIT reaches a user once per room it shares with the actor;
- * it is shown once. Two remembered events suffice: copies of one event
- * come back to back unless another NICK or QUIT falls between. */
+ * it is shown once. The copies come through different homes, so other
+ * NICKs and QUITs may fall between them: the last 8 are remembered (a
+ * burst of more from users sharing several rooms with u may show one
+ * twice). 32 bits of the key: a false match is a 1 in 4e9 chance. */
 static bool seen_before(struct room_user *u, uint64_t dedup)
 {
     if (!dedup)
         return false;
-    if (u->seen[0] == dedup || u->seen[1] == dedup)
-        return true;
-    u->seen[1] = u->seen[0];
-    u->seen[0] = dedup;
+    uint32_t key = (uint32_t)(dedup ^ dedup >> 32) | 1;
+    const unsigned n = sizeof u->seen / sizeof u->seen[0];
+    for (unsigned i = 0; i < n; i++)
+        if (u->seen[i] == key)
+            return true;
+    memmove(u->seen + 1, u->seen, (n - 1) * sizeof u->seen[0]);
+    u->seen[0] = key;
     return false;
 }
 

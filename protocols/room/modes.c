@@ -2,6 +2,7 @@
  * limit, bans, operator and voice), and answering what they are. The
  * letters are IRC's, the one vocabulary every face shares; a mode set
  * from one face holds for members of every face. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,9 @@ static unsigned flag_bit(char letter)
 }
 
 /* Builds "+o-v alice bob" as changes are applied. */
+/* Room for 16 changes with full masks: a face sends at most 16. */
 struct applied {
-    char modes[64], args[400];
+    char modes[64], args[16 * (sizeof(((struct room_ban *)0)->mask) + 1)];
     size_t nmodes, nargs;
     char sign;
 };
@@ -36,18 +38,19 @@ static void applied_add(struct applied *ap, bool add, char mode,
                         const char *arg)
 {
     char sign = add ? '+' : '-';
-    if (ap->nmodes + 3 >= sizeof ap->modes)
+    size_t alen = arg ? strlen(arg) + 1 : 0;
+    /* A letter goes with its argument or not at all: a MODE line that
+     * lost one would put every client out of step. */
+    if (ap->nmodes + 3 >= sizeof ap->modes ||
+        ap->nargs + alen >= sizeof ap->args)
         return;
     if (ap->sign != sign)
         ap->modes[ap->nmodes++] = ap->sign = sign;
     ap->modes[ap->nmodes++] = mode;
     ap->modes[ap->nmodes] = '\0';
-    if (arg) {
-        int n = snprintf(ap->args + ap->nargs, sizeof ap->args - ap->nargs,
-                         " %s", arg);
-        if (n > 0 && ap->nargs + (size_t)n < sizeof ap->args)
-            ap->nargs += (size_t)n;
-    }
+    if (arg)
+        ap->nargs += (size_t)snprintf(ap->args + ap->nargs,
+                                      sizeof ap->args - ap->nargs, " %s", arg);
 }
 
 static int ban_index(const struct room_home *r, const char *mask)
@@ -91,9 +94,11 @@ static enum room_status apply(struct room_core *core, struct room_home *r,
             applied_add(ap, false, 'k', "*");
         }
         return ROOM_OK;
-    case 'l':
-        if (add && arg && atoi(arg) > 0) {
-            r->limit = (unsigned)atoi(arg);
+    case 'l': {
+        /* atoi's range without its overflow (undefined) on long digits. */
+        long lim = add && arg ? strtol(arg, NULL, 10) : 0;
+        if (lim > 0 && lim <= INT_MAX) {
+            r->limit = (unsigned)lim;
             char n[16];
             snprintf(n, sizeof n, "%u", r->limit);
             applied_add(ap, true, 'l', n);
@@ -102,6 +107,7 @@ static enum room_status apply(struct room_core *core, struct room_home *r,
             applied_add(ap, false, 'l', NULL);
         }
         return ROOM_OK;
+    }
     case 'b': {
         if (!arg || !*arg)
             return ROOM_OK;
@@ -186,9 +192,10 @@ void room_home_modes(struct room_core *core, struct room_msg *m)
     if (m->flag == MODES_NAMES) {
         a = room_pack_members(core, r);
     } else if (m->flag == MODES_BANS) {
-        size_t line = sizeof r->bans[0].mask + ROOM_NICK_MAX + 24, len = 0;
+        size_t line = sizeof r->bans[0].mask + ROOM_NICK_MAX + 24;
         char *text = malloc(r->nbans * line + 1);
         if (text) {
+            size_t len = 0;
             text[0] = '\0';
             for (unsigned i = 0; i < r->nbans; i++)
                 len += (size_t)snprintf(text + len, line + 1, "%s %s %lld\n",

@@ -63,6 +63,13 @@ static void answer_user(struct room_core *core, const struct room_msg *m,
 void room_nick(struct room_user *u, const char *nick)
 {
     struct room_core *core = u->core;
+    if (room_nick_reserved(nick, strlen(nick))) { /* the generated nicks are claimed
+                                       without an answer: never share */
+        struct room_answer a = {.kind = ROOM_ANS_NICK,
+                                .status = ROOM_NICK_RESERVED, .nick = nick};
+        u->face->answer(u, &a);
+        return;
+    }
     struct room_msg *m = room_msg_new(core, OP_CLAIM, NULL, 0, NULL, 0);
     if (!m) {
         struct room_answer a = {.kind = ROOM_ANS_NICK,

@@ -14,6 +14,7 @@ static struct room_msg *to_home(struct room_user *u, enum room_op op,
 {
     struct room_core *core = u->core;
     struct room_msg *m = room_msg_new(core, op, text, len, NULL, 0);
+    *home = 0; /* set even without m: callers pass it on to ask() */
     if (!m)
         return NULL;
     room_msg_from(m, u);
@@ -159,10 +160,10 @@ void room_topic(struct room_user *u, const char *room, const char *topic)
 void room_mode(struct room_user *u, const char *room,
                const struct room_mode_change *changes, unsigned n)
 {
-    char text[1024];
+    char text[2048];
     size_t len = 0;
-    for (unsigned i = 0; i < n && len + 64 < sizeof text; i++) {
-        int w = snprintf(text + len, sizeof text - len, "%c%c%s%.48s\n",
+    for (unsigned i = 0; i < n && len + 128 < sizeof text; i++) {
+        int w = snprintf(text + len, sizeof text - len, "%c%c%s%.120s\n",
                          changes[i].add ? '+' : '-', changes[i].mode,
                          changes[i].arg ? " " : "",
                          changes[i].arg ? changes[i].arg : "");

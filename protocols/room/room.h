@@ -62,6 +62,7 @@ enum room_status {
     ROOM_TARGET_NOT_MEMBER, /* the nick acted on is not in the room */
     ROOM_ALREADY_MEMBER,    /* an invitation for a member */
     ROOM_NICK_TAKEN,
+    ROOM_NICK_RESERVED,     /* "guest" and digits: generated nicks */
     ROOM_BANNED,
     ROOM_INVITE_ONLY,
     ROOM_BAD_KEY,
@@ -186,7 +187,7 @@ struct room_user {
     char *away;                    /* malloc'd or NULL: here */
     struct room_membership *rooms;
     struct room_gather *gather;    /* a question to every worker */
-    uint64_t seen[2];    /* NICK and QUIT events already shown (dedup) */
+    uint32_t seen[8];    /* NICK and QUIT events already shown (dedup) */
     uint32_t events;     /* serial of this user's NICK/QUIT events */
     uint16_t awaiting;   /* answers due before input resumes */
     bool flood_wait;
@@ -211,8 +212,9 @@ void room_core_on_message(struct room_core *core, struct pc_msg *m);
 
 /* ---- a user ---------------------------------------------------------- */
 
-/* Registers a connection's user (state zeroed by the framework; nick,
- * user, host may be set). Returns 0 or -ENOMEM (then abort c). on_open. */
+/* Registers a connection's user (state zeroed by the framework; user and
+ * realname may be set) and sets its host from the peer's address.
+ * Returns 0 or -ENOMEM (then abort c). on_open. */
 int room_user_open(struct room_user *u, struct room_core *core,
                    struct pc_conn *c, const struct room_face *face,
                    const struct room_limits *limits);

@@ -26,6 +26,7 @@ class IrcClient:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(10 * SLOW)
         self.sock.connect(("127.0.0.1", server.ports["irc"]))
+        getattr(server, "clients", []).append(self.sock)
         self.buf = b""
         self.nick = nick
         if caps:
@@ -70,12 +71,26 @@ class IrcClient:
         self.sock.close()
 
 
+class FacesServer(Percored):
+    """Closes the IRC clients a test left open before stopping, so the
+    stop does not wait out the drain for them."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.clients = []
+
+    def stop(self, timeout=30):
+        for sock in self.clients:
+            sock.close()
+        return super().stop(timeout)
+
+
 def faces_server(*extra):
-    return Percored("--set", "chat.flood_rate=0", "--set", "irc.flood_rate=0",
-                    *extra,
-                    listeners=(("chat", "chat"), ("irc", "irc"),
-                               ("metrics", "metrics")),
-                    workers=WORKERS)
+    return FacesServer("--set", "chat.flood_rate=0", "--set",
+                       "irc.flood_rate=0", *extra,
+                       listeners=(("chat", "chat"), ("irc", "irc"),
+                                  ("metrics", "metrics")),
+                       workers=WORKERS)
 
 
 class OneOrderAcrossFaces(unittest.TestCase):
@@ -252,6 +267,79 @@ class NickAndQuitAcrossWorkers(unittest.TestCase):
                 u.close()
 
 
+class IrcEdges(unittest.TestCase):
+    def test_generated_nicks_are_nobodys_to_claim(self):
+        with faces_server() as srv:
+            s = socket.create_connection(("127.0.0.1", srv.ports["irc"]))
+            s.sendall(b"NICK Guest1\r\n")
+            data = b""
+            while b"\r\n" not in data:
+                data += s.recv(4096)
+            self.assertRegex(data, rb":\S+ 432 \* Guest1 :")
+            s.close()
+
+    def test_a_bare_cr_or_bad_utf8_in_any_line_is_refused_not_relayed(self):
+        with faces_server() as srv:
+            a, b = IrcClient(srv, "ann"), IrcClient(srv, "ben")
+            a.join("#c")
+            b.join("#c")
+            a.send(b"PRIVMSG #c :hi\r:op!x@y PRIVMSG #c :forged")
+            a.expect(r"FAIL \* INVALID_TEXT .*")
+            a.send(b"TOPIC #c :\xff\xfe")
+            a.expect(r"FAIL \* INVALID_UTF8 .*")
+            a.send("PRIVMSG #c :after")
+            _, skipped = b.expect(r":ann!\S+ PRIVMSG #c :after")
+            self.assertFalse([x for x in skipped if "forged" in x or
+                              "TOPIC" in x], skipped)
+
+    def test_a_mode_line_keeps_every_long_mask_whole(self):
+        with faces_server() as srv:
+            op = IrcClient(srv, "op")
+            op.join("#m")
+            masks = [f"n{i}!~someuser{i}@2001:db8:1234:5678:9abc:def0:{i:04x}:1"
+                     for i in range(8)]
+            op.send("MODE #m +bbbbbbbb " + " ".join(masks))
+            m, _ = op.expect(r":op!\S+ MODE #m (\S+) (.*)")
+            self.assertEqual(m.group(1), "+bbbbbbbb")
+            self.assertEqual(m.group(2).split(), masks)
+            op.send("MODE #m +b")
+            listed = []
+            while len(listed) < 8:
+                m, _ = op.expect(r":\S+ 367 op #m (\S+) .*")
+                listed.append(m.group(1))
+            self.assertEqual(sorted(listed), sorted(masks))
+
+    def test_invite_names_the_inviter_in_full(self):
+        with faces_server() as srv:
+            op, guest = IrcClient(srv, "op"), IrcClient(srv, "visitor")
+            op.join("#i")
+            op.send("INVITE visitor #i")
+            op.expect(r":\S+ 341 op visitor #i")
+            guest.expect(r":op!~op@127\.0\.0\.1 INVITE visitor #i")
+
+    def test_echo_message_echoes_private_lines_too(self):
+        with faces_server() as srv:
+            a = IrcClient(srv, "echoer", caps=("echo-message",))
+            IrcClient(srv, "hearer").close()
+            b = IrcClient(srv, "hearer2")
+            a.send("PRIVMSG hearer2 :just you")
+            a.expect(r":echoer!\S+ PRIVMSG hearer2 :just you")
+            b.expect(r":echoer!\S+ PRIVMSG hearer2 :just you")
+
+    def test_a_user_is_in_at_most_chanlimit_channels(self):
+        with faces_server() as srv:
+            u = IrcClient(srv, "joiner")
+            for start in range(0, 64, 8):  # 8 targets a JOIN (MAXTARGETS)
+                names = [f"#c{i}" for i in range(start, start + 8)]
+                u.send("JOIN " + ",".join(names))
+                done = set()
+                while len(done) < 8:  # homes on other workers: any order
+                    m, _ = u.expect(r":\S+ 366 joiner (#c\d+) .*")
+                    done.add(m.group(1))
+            u.send("JOIN #one-too-many")
+            u.expect(r":\S+ 405 joiner #one-too-many :.*")
+
+
 class SlowIrcReader(unittest.TestCase):
     def test_a_slow_irc_reader_gets_whole_lines_then_error(self):
         line = "x" * 400
@@ -260,8 +348,13 @@ class SlowIrcReader(unittest.TestCase):
             talker = IrcClient(srv, "talker")
             slow.join("#busy")
             talker.join("#busy")
+            # The slow client keeps talking while it does not read (as a
+            # client answering PINGs would): input the server has not read
+            # when it closes must not turn the close into a reset.
             for i in range(2000):  # 800 KB: far past the sendq
                 talker.send(f"PRIVMSG #busy :{i} {line}")
+                if i % 20 == 0:
+                    slow.send(f"PING :still-here-{i}")
             talker.expect(r":slow!\S+ QUIT :SendQ exceeded", timeout=30)
             rest = slow.buf
             slow.sock.settimeout(10 * SLOW)
@@ -276,7 +369,7 @@ class SlowIrcReader(unittest.TestCase):
                              r"ERROR :Closing Link: \S+ \(SendQ exceeded\)")
             for text in lines[:-1]:
                 self.assertRegex(text, r"(:talker!\S+ PRIVMSG #busy :\d+ x{400}"
-                                       r"|:\S+ \d{3} .*|:\S+ JOIN .*)")
+                                       r"|:\S+ \d{3} .*|:\S+ (JOIN|PONG) .*)")
 
 
 if __name__ == "__main__":

@@ -54,10 +54,11 @@ static void test_names(void **state)
     assert_false(NICK("a:b"));
     assert_true(NICK("abcdefghijklmnopqrstuvwxyz012345"));   /* 32 */
     assert_false(NICK("abcdefghijklmnopqrstuvwxyz0123456")); /* 33 */
-    assert_true(chat_nick_reserved("guest12", 7));
-    assert_false(chat_nick_reserved("guest", 5));
-    assert_false(chat_nick_reserved("guest1a", 7));
-    assert_false(chat_nick_reserved("guesthouse", 10));
+    assert_true(room_nick_reserved("guest12", 7));
+    assert_false(room_nick_reserved("guest", 5));
+    assert_false(room_nick_reserved("guest1a", 7));
+    assert_false(room_nick_reserved("guesthouse", 10));
+    assert_true(room_nick_reserved("GUEST7", 6)); /* any case */
     assert_true(ROOM("lobby"));
     assert_true(ROOM("#rust.dev-2_x"));
     assert_false(ROOM(""));
