@@ -111,7 +111,7 @@ struct pcb_run {
     struct pcb_thread *threads;
 };
 
-#define PCB_SCRATCH (256 * 1024)
+#define PCB_SCRATCH ((size_t)256 * 1024)
 
 /* ---- provided by main.c, for the modes ---- */
 uint64_t pcb_now_ns(void);

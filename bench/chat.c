@@ -385,7 +385,7 @@ static int chat_setup(struct pcb_thread *t)
     st->members = calloc(t->count, sizeof *st->members);
     st->room_names = calloc(cfg->rooms, sizeof *st->room_names);
     bool redis = cfg->target == PCB_TARGET_REDIS;
-    st->conns = calloc(t->count * (redis ? 2 : 1), sizeof *st->conns);
+    st->conns = calloc((size_t)t->count * (redis ? 2 : 1), sizeof *st->conns);
     if (!st->members || !st->room_names || !st->conns)
         return -1;
     for (unsigned r = 0; r < cfg->rooms; r++) {

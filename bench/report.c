@@ -20,6 +20,7 @@ struct pcb_proc_sample pcb_proc_sample(int pid)
      * the last ')'. utime and stime are fields 14 and 15. */
     char *p = strrchr(buf, ')');
     unsigned long long utime, stime;
+    /* NOLINTNEXTLINE(cert-err34-c): the kernel's numbers, in range */
     if (!p || sscanf(p + 2,
                      "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
                      "%llu %llu",
@@ -29,6 +30,7 @@ struct pcb_proc_sample pcb_proc_sample(int pid)
     snprintf(path, sizeof path, "/proc/%d/status", pid);
     if ((f = fopen(path, "r"))) {
         while (fgets(buf, sizeof buf, f))
+            /* NOLINTNEXTLINE(cert-err34-c): the kernel's number, in range */
             if (sscanf(buf, "VmRSS: %ld", &s.rss_kib) == 1)
                 break;
         fclose(f);

@@ -253,6 +253,7 @@ static int spec_apply(const struct key_spec *k, void *base, const char *value,
         if ((r = range_check(d, k->min, k->max, where, section, k->name, err,
                              errlen)) < 0)
             return r;
+        /* cppcheck-suppress invalidPointerCast ; p is a double (k->off) */
         *(double *)p = d;
         return 0;
     case K_STRING:

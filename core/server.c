@@ -385,7 +385,7 @@ static bool listeners_match(const struct pc_server *srv,
     if (a->nlisteners != b->nlisteners)
         return false;
     for (unsigned i = 0; i < a->nlisteners; i++)
-        if (strcmp(a->listeners[i].name, b->listeners[i].name) ||
+        if (strcmp(a->listeners[i].name, b->listeners[i].name) != 0 ||
             a->listeners[i].proto != b->listeners[i].proto)
             return false;
     for (unsigned i = 0; i < a->nlisteners; i++) {

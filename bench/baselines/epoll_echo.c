@@ -66,6 +66,7 @@ static void drop(int ep, int fd)
 static void accept_all(int ep, int lfd)
 {
     for (;;) {
+        /* cppcheck-suppress nullPointer ; accept4(2) takes NULL addr, len */
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE) {

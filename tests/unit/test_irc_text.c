@@ -21,6 +21,7 @@ static char *parse_n(const char *s, size_t n, struct irc_message *m, int *rc)
 {
     char *line = malloc(n + 1);
     assert_non_null(line);
+    /* cppcheck-suppress uninitvar ; n == 0 when s is not filled yet */
     memcpy(line, s, n);
     *rc = irc_message_parse(line, n, m);
     return line;
