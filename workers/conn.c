@@ -26,9 +26,8 @@
 
 #include "core/log.h"
 #include "core/server.h"
+#include "workers/conn_state.h"
 #include "workers/worker.h"
-
-#define CONN_LOOP(c) ((c)->svc->w->loop)
 
 static const char *const reason_names[PC_CLOSE_REASONS] = {
     [PC_CLOSE_PEER] = "peer",
@@ -47,7 +46,7 @@ const char *pc_close_reason_name(enum pc_close_reason why)
 
 /* ---- bookkeeping ----------------------------------------------------- */
 
-static void mark_pending(struct pc_conn *c)
+void pc_conn_mark_pending(struct pc_conn *c)
 {
     if (c->flags & PC_CONN_PENDING)
         return;
@@ -103,7 +102,7 @@ static void idle_append(struct pc_conn *c)
 
 /* Activity moves a connection to the tail, so each list stays ordered by
  * last activity and the idle timer only ever looks at heads. */
-static void touch(struct pc_conn *c)
+void pc_conn_touch(struct pc_conn *c)
 {
     c->last_active = ev_now(CONN_LOOP(c));
     if (c->svc->idle_tail != c && !(c->flags & PC_CONN_DEAD)) {
@@ -112,7 +111,7 @@ static void touch(struct pc_conn *c)
     }
 }
 
-static void set_events(struct pc_conn *c)
+void pc_conn_set_events(struct pc_conn *c)
 {
     int want = 0;
     if (c->flags & PC_CONN_DEAD)
@@ -139,7 +138,7 @@ static void set_events(struct pc_conn *c)
 
 /* Keeps the worker's out_queued gauge (and its peak) in step with the
  * connection's queue: called with the queue size before a change. */
-static void account_output(struct pc_conn *c, size_t before)
+void pc_conn_account_output(struct pc_conn *c, size_t before)
 {
     struct pc_worker *w = c->svc->w;
     uint64_t total = PC_STAT_GET(w, out_queued) + c->out.bytes - before;
@@ -149,7 +148,7 @@ static void account_output(struct pc_conn *c, size_t before)
                               memory_order_relaxed);
 }
 
-static void kill_conn(struct pc_conn *c, enum pc_close_reason why)
+void pc_conn_kill(struct pc_conn *c, enum pc_close_reason why)
 {
     if (c->flags & PC_CONN_DEAD)
         return;
@@ -157,7 +156,7 @@ static void kill_conn(struct pc_conn *c, enum pc_close_reason why)
     c->reason = (uint8_t)why;
     ev_io_stop(CONN_LOOP(c), &c->io);
     idle_unlink(c);
-    mark_pending(c);
+    pc_conn_mark_pending(c);
 }
 
 void pc_conn_abort(struct pc_conn *c, enum pc_close_reason why)
@@ -165,142 +164,9 @@ void pc_conn_abort(struct pc_conn *c, enum pc_close_reason why)
     /* A broken socket takes nothing more; any other end is a cut, so the
      * peer's stream still ends on a unit boundary. */
     if (why == PC_CLOSE_ERROR || why == PC_CLOSE_PEER)
-        kill_conn(c, why);
+        pc_conn_kill(c, why);
     else
         pc_conn_cut(c, why);
-}
-
-static void undelay(struct pc_conn *c);
-
-/* A cut connection is on its worker's cut list until it is freed, so
- * that a peer that never reads cannot keep it open. */
-static void cut_list_add(struct pc_conn *c)
-{
-    struct pc_worker *w = c->svc->w;
-    if (w->ncut == w->cut_cap) {
-        size_t cap = w->cut_cap ? w->cut_cap * 2 : 16;
-        struct pc_conn **a = realloc(w->cut, cap * sizeof *a);
-        if (a)
-            w->cut = a;
-        double *t = a ? realloc(w->cut_at, cap * sizeof *t) : NULL;
-        if (!t) {
-            kill_conn(c, c->reason); /* no room to wait: close now */
-            return;
-        }
-        w->cut_at = t;
-        w->cut_cap = cap;
-    }
-    c->delayed_at = (uint32_t)w->ncut;
-    w->cut[w->ncut] = c;
-    w->cut_at[w->ncut++] = ev_now(CONN_LOOP(c));
-    if (!ev_is_active(&w->cut_timer)) {
-        ev_timer_set(&w->cut_timer, PC_CUT_LINGER / 4, 0.);
-        ev_timer_start(CONN_LOOP(c), &w->cut_timer);
-    }
-}
-
-static void cut_list_remove(struct pc_conn *c)
-{
-    struct pc_worker *w = c->svc->w;
-    size_t i = c->delayed_at;
-    if (i >= w->ncut || w->cut[i] != c)
-        return; /* never listed (out of memory) */
-    size_t last = --w->ncut;
-    w->cut[i] = w->cut[last];
-    w->cut_at[i] = w->cut_at[last];
-    w->cut[i]->delayed_at = (uint32_t)i;
-}
-
-void pc_conn_expire_cut(struct pc_worker *w)
-{
-    ev_tstamp now = ev_now(w->loop);
-    for (size_t i = 0; i < w->ncut; i++)
-        if (now - w->cut_at[i] >= PC_CUT_LINGER)
-            kill_conn(w->cut[i], w->cut[i]->reason); /* freed later */
-    if (w->ncut) {
-        ev_timer_set(&w->cut_timer, PC_CUT_LINGER / 4, 0.);
-        ev_timer_start(w->loop, &w->cut_timer);
-    }
-}
-
-void pc_conn_cut(struct pc_conn *c, enum pc_close_reason why)
-{
-    if (c->flags & (PC_CONN_DEAD | PC_CONN_CUT))
-        return;
-    undelay(c); /* written at once, like every closing connection */
-    size_t before = c->out.bytes;
-    pc_outq_cut(&c->out);
-    const struct pc_proto *p = c->svc->proto;
-    if (p->goodbye) {
-        char text[512];
-        size_t n = p->goodbye(c, why, text, sizeof text);
-        if (n > sizeof text)
-            n = sizeof text;
-        if (n && pc_outq_copy(&c->out, text, n) < 0)
-            pc_log(PC_LOG_DEBUG, "connection %llu: no memory for its goodbye",
-                   (unsigned long long)c->id);
-    }
-    account_output(c, before);
-    pc_log(PC_LOG_DEBUG, "connection %llu: cut (%s), %zu of %zu bytes left",
-           (unsigned long long)c->id, pc_close_reason_name(why), c->out.bytes,
-           before);
-    c->flags |= PC_CONN_CLOSING | PC_CONN_CUT;
-    c->reason = (uint8_t)why;
-    mark_pending(c);
-    set_events(c);
-    cut_list_add(c);
-}
-
-/* ---- delayed flushes ------------------------------------------------- */
-
-static void conn_flush(struct pc_conn *c);
-static void flush_when_writable(struct pc_conn *c);
-
-static void delay_flush(struct pc_conn *c)
-{
-    struct pc_service *s = c->svc;
-    if (c->flags & PC_CONN_DELAYED)
-        return; /* its window is already open */
-    if (s->ndelayed == s->delayed_cap) {
-        size_t cap = s->delayed_cap ? s->delayed_cap * 2 : 64;
-        struct pc_conn **a = realloc(s->delayed, cap * sizeof *a);
-        if (!a) {
-            conn_flush(c); /* no room to wait: write now */
-            return;
-        }
-        s->delayed = a;
-        s->delayed_cap = cap;
-    }
-    c->flags |= PC_CONN_DELAYED;
-    c->delayed_at = (uint32_t)s->ndelayed;
-    s->delayed[s->ndelayed++] = c;
-    if (!ev_is_active(&s->flush_timer)) {
-        ev_timer_set(&s->flush_timer, s->cfg->flush_delay, 0.);
-        ev_timer_start(CONN_LOOP(c), &s->flush_timer);
-    }
-}
-
-static void undelay(struct pc_conn *c)
-{
-    struct pc_service *s = c->svc;
-    if (!(c->flags & PC_CONN_DELAYED))
-        return;
-    c->flags &= (uint16_t)~PC_CONN_DELAYED;
-    struct pc_conn *last = s->delayed[--s->ndelayed];
-    s->delayed[c->delayed_at] = last;
-    last->delayed_at = c->delayed_at;
-}
-
-void pc_conn_flush_delayed(struct pc_service *s)
-{
-    /* Take each entry off the list before flushing it; a flush only marks
-     * connections dead, it never frees one, so the list stays valid. */
-    while (s->ndelayed) {
-        struct pc_conn *c = s->delayed[--s->ndelayed];
-        c->flags &= (uint16_t)~PC_CONN_DELAYED;
-        if (!(c->flags & PC_CONN_DEAD))
-            flush_when_writable(c);
-    }
 }
 
 static void finish(struct pc_conn *c)
@@ -309,9 +175,9 @@ static void finish(struct pc_conn *c)
     struct pc_worker *w = s->w;
     enum pc_close_reason why = (enum pc_close_reason)c->reason;
     if (c->flags & PC_CONN_CUT)
-        cut_list_remove(c);
+        pc_conn_cut_list_remove(c);
     else
-        undelay(c);
+        pc_conn_undelay(c);
     if (s->proto->on_close)
         s->proto->on_close(c, why);
     /* Input that came after the module stopped reading would turn the
@@ -323,7 +189,7 @@ static void finish(struct pc_conn *c)
     close(c->io.fd);
     size_t before = c->out.bytes;
     pc_outq_clear(&c->out);
-    account_output(c, before);
+    pc_conn_account_output(c, before);
     free(c->in);
     PC_STAT_ADD(w, connections, -1);
     PC_STAT_ADD(w, closed[why], 1);
@@ -390,7 +256,7 @@ static void check_input_limit(struct pc_conn *c)
     if (in_len(c) > (uint64_t)c->svc->cfg->max_input) {
         pc_log(PC_LOG_DEBUG, "connection %llu: %u bytes of unconsumed input "
                "exceed max_input", (unsigned long long)c->id, in_len(c));
-        kill_conn(c, PC_CLOSE_INPUT_LIMIT);
+        pc_conn_kill(c, PC_CLOSE_INPUT_LIMIT);
     }
 }
 
@@ -402,9 +268,9 @@ static void deliver(struct pc_conn *c, const char *data, size_t len)
             used = len;
         if (used < len && !(c->flags & (PC_CONN_DEAD | PC_CONN_CLOSING)) &&
             keep_input(c, data + used, len - used) < 0)
-            kill_conn(c, PC_CLOSE_ERROR);
+            pc_conn_kill(c, PC_CLOSE_ERROR);
     } else if (keep_input(c, data, len) < 0) {
-        kill_conn(c, PC_CLOSE_ERROR);
+        pc_conn_kill(c, PC_CLOSE_ERROR);
     } else if (!input_stopped(c)) {
         offer_held(c);
     }
@@ -421,7 +287,7 @@ static void lingering_read(struct pc_conn *c)
     ssize_t n = read(c->io.fd, w->scratch, w->scratch_size);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
                    errno != EINTR))
-        kill_conn(c, c->reason);
+        pc_conn_kill(c, c->reason);
 }
 
 static void conn_read(struct pc_conn *c)
@@ -430,125 +296,18 @@ static void conn_read(struct pc_conn *c)
     ssize_t n = read(c->io.fd, w->scratch, w->scratch_size);
     if (n > 0) {
         PC_STAT_ADD(w, bytes_in, (uint64_t)n);
-        touch(c);
+        pc_conn_touch(c);
         deliver(c, w->scratch, (size_t)n);
     } else if (n == 0) {
         /* The peer will send no more but may still read: send what is
          * queued (an echo of its last bytes), then close. */
         c->flags |= PC_CONN_CLOSING;
         c->reason = PC_CLOSE_PEER;
-        mark_pending(c);
-        set_events(c);
+        pc_conn_mark_pending(c);
+        pc_conn_set_events(c);
     } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        kill_conn(c, PC_CLOSE_ERROR);
+        pc_conn_kill(c, PC_CLOSE_ERROR);
     }
-}
-
-/* ---- output ---------------------------------------------------------- */
-
-static void conn_flush(struct pc_conn *c)
-{
-    const struct pc_listener_config *cfg = c->svc->cfg;
-    size_t before = c->out.bytes;
-    long n = pc_outq_flush(&c->out, c->io.fd);
-    account_output(c, before);
-    if (n < 0) {
-        kill_conn(c, (c->flags & PC_CONN_CLOSING) ? c->reason
-                                                  : PC_CLOSE_ERROR);
-        return;
-    }
-    if (n > 0) {
-        PC_STAT_ADD(c->svc->w, bytes_out, (uint64_t)n);
-        PC_STAT_ADD(c->svc->w, writes, 1);
-        touch(c);
-    }
-    if (c->out.bytes) /* the socket took less than all: it is full */
-        c->flags |= PC_CONN_BLOCKED;
-    if ((c->flags & PC_CONN_FULL) &&
-        c->out.bytes <= (uint64_t)cfg->low_watermark) {
-        c->flags &= (uint16_t)~PC_CONN_FULL;
-        if (c->svc->proto->on_drain && !(c->flags & PC_CONN_CLOSING))
-            c->svc->proto->on_drain(c);
-    }
-    if (c->out.bytes == 0 && (c->flags & PC_CONN_CUT)) {
-        /* All sent: our FIN follows it, and the peer's EOF (or the
-         * linger) closes. */
-        if (!(c->flags & PC_CONN_SHUT)) {
-            shutdown(c->io.fd, SHUT_WR);
-            c->flags |= PC_CONN_SHUT;
-        }
-    } else if (c->out.bytes == 0 && (c->flags & PC_CONN_CLOSING)) {
-        kill_conn(c, c->reason);
-        return;
-    }
-    set_events(c);
-}
-
-/* A socket that refused bytes is not tried again until it says it takes
- * more: a member that stopped reading costs no system call per message
- * queued for it, only the queueing, until max_output closes it. */
-static void flush_when_writable(struct pc_conn *c)
-{
-    if (c->flags & PC_CONN_BLOCKED)
-        set_events(c);
-    else
-        conn_flush(c);
-}
-
-static int queued(struct pc_conn *c, int r)
-{
-    if (r < 0) {
-        kill_conn(c, PC_CLOSE_ERROR);
-        return r;
-    }
-    mark_pending(c);
-    if (!(c->flags & PC_CONN_FULL) &&
-        c->out.bytes >= (uint64_t)c->svc->cfg->high_watermark) {
-        c->flags |= PC_CONN_FULL;
-        set_events(c);
-    }
-    return 0;
-}
-
-static int write_check(struct pc_conn *c, size_t len)
-{
-    if (c->flags & (PC_CONN_DEAD | PC_CONN_CLOSING))
-        return -EPIPE;
-    if (c->out.bytes + len > (uint64_t)c->svc->cfg->max_output) {
-        pc_log(PC_LOG_DEBUG, "connection %llu: output queue over max_output "
-               "(%zu + %zu bytes), closing", (unsigned long long)c->id,
-               c->out.bytes, len);
-        pc_conn_cut(c, PC_CLOSE_OUTPUT_LIMIT);
-        return -ENOBUFS;
-    }
-    return 0;
-}
-
-int pc_conn_write(struct pc_conn *c, const void *data, size_t len)
-{
-    int r = write_check(c, len);
-    if (r < 0 || len == 0)
-        return r;
-    size_t before = c->out.bytes;
-    r = pc_outq_copy(&c->out, data, len);
-    account_output(c, before);
-    return queued(c, r);
-}
-
-int pc_conn_write_shared(struct pc_conn *c, struct pc_sbuf *b)
-{
-    int r = write_check(c, b->len);
-    if (r < 0 || b->len == 0)
-        return r;
-    size_t before = c->out.bytes;
-    r = pc_outq_share(&c->out, b);
-    account_output(c, before);
-    return queued(c, r);
-}
-
-size_t pc_conn_queued(const struct pc_conn *c)
-{
-    return c->out.bytes;
 }
 
 void pc_conn_close(struct pc_conn *c)
@@ -557,14 +316,14 @@ void pc_conn_close(struct pc_conn *c)
         return;
     c->flags |= PC_CONN_CLOSING;
     c->reason = PC_CLOSE_MODULE;
-    mark_pending(c);
-    set_events(c);
+    pc_conn_mark_pending(c);
+    pc_conn_set_events(c);
 }
 
 void pc_conn_hold_input(struct pc_conn *c)
 {
     c->flags |= PC_CONN_HELD;
-    set_events(c);
+    pc_conn_set_events(c);
 }
 
 void pc_conn_resume_input(struct pc_conn *c)
@@ -572,8 +331,8 @@ void pc_conn_resume_input(struct pc_conn *c)
     if (!(c->flags & PC_CONN_HELD))
         return;
     c->flags = (uint16_t)((c->flags & ~PC_CONN_HELD) | PC_CONN_REOFFER);
-    mark_pending(c);
-    set_events(c);
+    pc_conn_mark_pending(c);
+    pc_conn_set_events(c);
 }
 
 /* ---- the pending pass ------------------------------------------------ */
@@ -605,9 +364,9 @@ void pc_conn_run_pending(struct pc_worker *w)
                 if (c->svc->cfg->flush_delay > 0 && c->out.bytes &&
                     !(c->flags &
                       (PC_CONN_CLOSING | PC_CONN_BLOCKED | PC_CONN_FULL)))
-                    delay_flush(c);
+                    pc_conn_delay_flush(c);
                 else
-                    flush_when_writable(c);
+                    pc_conn_flush_when_writable(c);
             }
         }
     }
@@ -621,7 +380,7 @@ static void io_cb(struct ev_loop *loop, ev_io *io, int revents)
     struct pc_conn *c = (struct pc_conn *)io;
     if (revents & EV_WRITE) {
         c->flags &= (uint16_t)~PC_CONN_BLOCKED;
-        conn_flush(c);
+        pc_conn_flush_now(c);
     }
     if ((revents & EV_READ) && (c->flags & PC_CONN_CUT))
         lingering_read(c);
@@ -697,7 +456,7 @@ void pc_conn_expire_idle(struct pc_worker *w)
         if (timeout <= 0)
             continue;
         while (s->idle_head && s->idle_head->last_active + timeout <= now)
-            kill_conn(s->idle_head, PC_CLOSE_IDLE);
+            pc_conn_kill(s->idle_head, PC_CLOSE_IDLE);
         if (s->idle_head) {
             ev_tstamp due = s->idle_head->last_active + timeout;
             if (next == 0 || due < next)
@@ -710,21 +469,11 @@ void pc_conn_expire_idle(struct pc_worker *w)
     }
 }
 
-void pc_conn_cut_all(struct pc_worker *w, enum pc_close_reason why)
-{
-    /* A cut leaves a connection where it is on its idle list. */
-    for (unsigned i = 0; i < w->nsvcs; i++)
-        for (struct pc_conn *c = w->svcs[i].idle_head, *next; c; c = next) {
-            next = c->next;
-            pc_conn_cut(c, why);
-        }
-}
-
 void pc_conn_close_all(struct pc_worker *w, enum pc_close_reason why)
 {
     for (unsigned i = 0; i < w->nsvcs; i++)
         while (w->svcs[i].idle_head)
-            kill_conn(w->svcs[i].idle_head, why);
+            pc_conn_kill(w->svcs[i].idle_head, why);
 }
 
 /* ---- accessors ------------------------------------------------------- */

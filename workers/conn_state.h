@@ -1,0 +1,40 @@
+/* What conn.c (a connection's life, input) and output.c (its output)
+ * share about one connection. Internal to workers/; every function runs
+ * on the connection's worker. */
+#ifndef PC_WORKERS_CONN_STATE_H
+#define PC_WORKERS_CONN_STATE_H
+
+#include <stddef.h>
+
+#include "percore/percore.h"
+
+struct pc_conn;
+
+/* The loop of c's worker (needs workers/worker.h). */
+#define CONN_LOOP(c) ((c)->svc->w->loop)
+
+/* Puts c on its worker's pending list (flushed, re-offered, or freed
+ * before the loop blocks). */
+void pc_conn_mark_pending(struct pc_conn *c);
+/* Records activity: c moves to the tail of its idle list. */
+void pc_conn_touch(struct pc_conn *c);
+/* Makes c's watcher ask for what c now needs (read, write, neither). */
+void pc_conn_set_events(struct pc_conn *c);
+/* Keeps the worker's queued-output gauge in step; `before` is c's queue
+ * size before the change. */
+void pc_conn_account_output(struct pc_conn *c, size_t before);
+/* Marks c dead with `why`; it is freed in the pending pass. */
+void pc_conn_kill(struct pc_conn *c, enum pc_close_reason why);
+
+/* Writes what c's socket takes now. */
+void pc_conn_flush_now(struct pc_conn *c);
+/* Flushes c unless its socket refused bytes: then waits for EV_WRITE. */
+void pc_conn_flush_when_writable(struct pc_conn *c);
+/* Lets c's output wait for its listener's flush_delay. */
+void pc_conn_delay_flush(struct pc_conn *c);
+/* Takes c off its listener's delayed list, if it is on it. */
+void pc_conn_undelay(struct pc_conn *c);
+/* Takes a cut c off its worker's cut list. */
+void pc_conn_cut_list_remove(struct pc_conn *c);
+
+#endif
