@@ -473,6 +473,12 @@ static char *line_reader(char *str, int num, void *stream)
     /* A line longer than inih's buffer would come in pieces, each parsed
      * as a line of its own: stop (as at end of file) and say so. */
     if (len == (size_t)num - 1 && s[len - 1] != '\n' && !feof(fr->f)) {
+        /* A line of exactly num - 1 characters fills the buffer too: it
+         * fits if its line end (or the file's) comes next. */
+        int next = getc(fr->f);
+        if (next == '\n' || next == EOF)
+            return s;
+        ungetc(next, fr->f);
         fr->max_line = num - 1;
         fr->too_long = fr->raw->line;
         return NULL;

@@ -22,7 +22,6 @@
  * a fix. Remove a finding, and its use, with its fix. */
 enum pc_fuzz_finding {
     F1_MODULE_ERROR_NAMES_NO_LINE, /* fuzz_config */
-    F2_LINE_OF_MAX_REFUSED,        /* fuzz_config */
 };
 
 static inline bool known(enum pc_fuzz_finding f)

@@ -157,6 +157,26 @@ static void test_bad_files_name_line_and_key(void **state)
                  "--set server.workers: [server] workers", false);
 }
 
+/* The longest line a config may have is 199 characters: exactly that
+ * fits (it fills inih's buffer to the byte), one more is refused. */
+static void test_a_line_of_the_maximum_length_fits(void **state)
+{
+    (void)state;
+    char text[512], line[201];
+    memset(line, 'x', sizeof line);
+    line[0] = ';', line[199] = '\0';
+    snprintf(text, sizeof text, "[server]\n%s\nworkers = 2\n", line);
+    struct pc_config cfg;
+    char err[256];
+    assert_int_equal(pc_config_load(&cfg, write_config(text), NULL, err,
+                                    sizeof err), 0);
+    unlink(path);
+    pc_config_free(&cfg);
+    line[199] = 'x', line[200] = '\0';
+    snprintf(text, sizeof text, "[server]\n%s\nworkers = 2\n", line);
+    expect_error(text, NULL, ":2: line longer than 199 characters", true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -164,6 +184,7 @@ int main(void)
         cmocka_unit_test(test_defaults_give_echo_on_7007),
         cmocka_unit_test(test_good_file_and_overrides),
         cmocka_unit_test(test_bad_files_name_line_and_key),
+        cmocka_unit_test(test_a_line_of_the_maximum_length_fits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
