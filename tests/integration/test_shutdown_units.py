@@ -133,6 +133,51 @@ class StopUnderLoad(unittest.TestCase):
     def test_second_sigterm_ends_every_stream_on_a_whole_line(self):
         self.run_stop("--set", "server.drain_timeout=30", twice=True)
 
+    def test_every_backend_with_the_acceptor_ends_streams_on_whole_lines(self):
+        from test_backends import offered_backends
+        for backend in offered_backends():
+            with self.subTest(backend=backend):
+                self.run_stop("--set", "server.drain_timeout=0.3",
+                              "--backend", backend,
+                              "--distribution", "acceptor")
+
+
+class SignalStorm(unittest.TestCase):
+    def test_reloads_and_stats_during_traffic_lose_no_line(self):
+        """200 SIGHUPs and SIGUSR1s while a room talks: every member gets
+        every line, in order, and the server stops cleanly."""
+        with Percored("--set", "chat.flood_rate=0", "--set",
+                      "irc.flood_rate=0",
+                      listeners=(("chat", "chat"), ("irc", "irc")),
+                      workers=2) as srv:
+            members = [chat_member(srv.ports["chat"], "storm")
+                       for _ in range(3)]
+            ircs = [irc_member(srv.ports["irc"], f"s{i}", "#storm")
+                    for i in range(3)]
+            time.sleep(0.5 * SLOW)
+            readers = [Reader(m, 0) for m in members + ircs]
+            for r in readers:
+                r.start()
+            talker = chat_member(srv.ports["chat"], "storm")
+            time.sleep(0.3 * SLOW)
+            count = 3000
+            for i in range(count):
+                talker.sendall(f"{i} {LINE}\n".encode())
+                if i % 15 == 0:
+                    srv.signal(signal.SIGHUP if i % 30 else signal.SIGUSR1)
+            time.sleep(2 * SLOW)
+            for m in members + ircs + [talker]:
+                m.shutdown(socket.SHUT_WR)
+            for r in readers:
+                r.join(30 * SLOW)
+            srv.stop()  # exit 0, no sanitizer report
+            for r in readers:
+                got = [int(x) for x in re.findall(
+                    rb"(?:: |:)(\d+) " + LINE.encode() + rb"\r?\n", r.data)]
+                self.assertEqual(got, list(range(count)))
+            for m in members + ircs + [talker]:
+                m.close()
+
 
 if __name__ == "__main__":
     unittest.main()
