@@ -120,31 +120,30 @@ void room_say(struct room_user *u, const char *room,
     room_send(u->core, home, m);
 }
 
-void room_names(struct room_user *u, const char *room)
+/* What the home knows of a room: MODES_NAMES, _MODES or _BANS. */
+static void ask_home(struct room_user *u, const char *room, uint8_t what,
+                     enum room_answer_kind kind)
 {
     unsigned home;
     struct room_msg *m = to_home(u, OP_MODES, room, NULL, 0, &home);
     if (m)
-        m->flag = MODES_NAMES;
-    ask(u, m, home, ROOM_ANS_NAMES, room);
+        m->flag = what;
+    ask(u, m, home, kind, room);
+}
+
+void room_names(struct room_user *u, const char *room)
+{
+    ask_home(u, room, MODES_NAMES, ROOM_ANS_NAMES);
 }
 
 void room_modes(struct room_user *u, const char *room)
 {
-    unsigned home;
-    struct room_msg *m = to_home(u, OP_MODES, room, NULL, 0, &home);
-    if (m)
-        m->flag = MODES_MODES;
-    ask(u, m, home, ROOM_ANS_MODE, room);
+    ask_home(u, room, MODES_MODES, ROOM_ANS_MODE);
 }
 
 void room_bans(struct room_user *u, const char *room)
 {
-    unsigned home;
-    struct room_msg *m = to_home(u, OP_MODES, room, NULL, 0, &home);
-    if (m)
-        m->flag = MODES_BANS;
-    ask(u, m, home, ROOM_ANS_BANS, room);
+    ask_home(u, room, MODES_BANS, ROOM_ANS_BANS);
 }
 
 void room_topic(struct room_user *u, const char *room, const char *topic)
