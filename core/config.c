@@ -478,7 +478,7 @@ static char *line_reader(char *str, int num, void *stream)
         int next = getc(fr->f);
         if (next == '\n' || next == EOF)
             return s;
-        ungetc(next, fr->f);
+        (void)ungetc(next, fr->f); /* one byte back after getc: cannot fail */
         fr->max_line = num - 1;
         fr->too_long = fr->raw->line;
         return NULL;
