@@ -16,15 +16,19 @@
 
 /* ---- writing ------------------------------------------------------------- */
 
-static void send_line(struct irc_conn *ic, char *buf, int n)
+size_t irc_line_end(char *buf, size_t n)
 {
-    if (n < 0)
-        return;
-    if ((size_t)n > IRC_LINE_MAX - 2) /* cut at a character, keep CR LF */
-        n = (int)chat_utf8_cut(buf, (size_t)n, IRC_LINE_MAX - 2);
+    if (n > IRC_LINE_MAX - 2) /* cut at a character, keep CR LF */
+        n = chat_utf8_cut(buf, n, IRC_LINE_MAX - 2);
     buf[n++] = '\r';
     buf[n++] = '\n';
-    room_write(&ic->u, buf, (size_t)n);
+    return n;
+}
+
+static void send_line(struct irc_conn *ic, char *buf, int n)
+{
+    if (n >= 0)
+        room_write(&ic->u, buf, irc_line_end(buf, (size_t)n));
 }
 
 void irc_send(struct irc_conn *ic, const char *fmt, ...)

@@ -63,6 +63,10 @@ static inline const char *irc_me(struct irc_conn *ic)
     return ic->u.nick[0] ? ic->u.nick : "*";
 }
 
+/* Ends the line text in buf[0..n): cut to 510 bytes at a character,
+ * then CR LF. buf holds at least IRC_LINE_MAX bytes. Returns the line's
+ * length. */
+size_t irc_line_end(char *buf, size_t n);
 /* One line to ic, CR LF added, cut to 512 bytes at a character. */
 void irc_send(struct irc_conn *ic, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

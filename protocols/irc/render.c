@@ -7,7 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "protocols/chat/line.h"
 #include "protocols/irc/irc.h"
 
 /* "@time=2026-12-01T09:00:00.000Z " for server-time. */
@@ -80,12 +79,7 @@ static int render(const struct room_event *ev, const char *me, char *buf,
     }
     if (n < 0)
         return 0;
-    n += head;
-    if (n > IRC_LINE_MAX - 2) /* cut at a character, keep CR LF */
-        n = (int)chat_utf8_cut(buf, (size_t)n, IRC_LINE_MAX - 2);
-    buf[n++] = '\r';
-    buf[n++] = '\n';
-    return n;
+    return (int)irc_line_end(buf, (size_t)n + (size_t)head);
 }
 
 void irc_deliver(struct room_user *u, const struct room_event *ev,
