@@ -16,6 +16,27 @@
 #define PC_MAX_MODULE_OPTIONS 32
 
 enum pc_distribution { PC_DIST_REUSEPORT, PC_DIST_ACCEPTOR };
+enum pc_tls_verify { PC_TLS_VERIFY_REQUIRE, PC_TLS_VERIFY_OPTIONAL };
+
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
+
+/* A listener's TLS keys (docs/tls.md). TLS is on when certificate is set. */
+struct pc_tls_config {
+    char certificate[PC_ADDR_MAX]; /* PEM: the certificate, then its chain */
+    char key[PC_ADDR_MAX];         /* PEM private key */
+    char protocols[PC_NAME_MAX];   /* versions offered: "TLSv1.2 TLSv1.3" */
+    char ciphers[PC_ADDR_MAX * 2]; /* TLS 1.2 cipher list (OpenSSL syntax) */
+    char ciphersuites[PC_ADDR_MAX];/* TLS 1.3 suites */
+    char alpn[PC_ADDR_MAX];        /* protocols offered, in preference order */
+    char client_ca[PC_ADDR_MAX];   /* "": no client certificates */
+    int client_verify;             /* enum pc_tls_verify */
+    double handshake_timeout;      /* seconds from accept to a finished
+                                      handshake */
+    bool session_cache;            /* resumption by session tickets */
+    double session_timeout;        /* seconds a session may be resumed */
+    int64_t max_handshakes;        /* in progress per worker */
+    bool ktls;                     /* let the kernel encrypt when it can */
+};
 enum pc_balance { PC_BALANCE_ROUND_ROBIN, PC_BALANCE_LEAST_CONN };
 
 /* Parsed module options of one listener; what pc_section_* reads. */
@@ -48,6 +69,12 @@ struct pc_listener_config {
     int64_t low_watermark;      /* resume (and on_drain) below */
     int64_t sndbuf, rcvbuf;     /* SO_SNDBUF/SO_RCVBUF of accepted sockets;
                                    0 = the kernel's autotuning */
+    struct pc_tls_config tls;
+    /* Built from `tls` when the config is read (so -t and a reload check
+     * the files); NULL without TLS. Shared by every worker: OpenSSL
+     * counts its references, so an open connection keeps the one it was
+     * accepted with across a reload. */
+    struct ssl_ctx_st *tls_ctx;
     struct pc_section section;
     char where[PC_ADDR_MAX + 16]; /* "file:line" of the section, for errors */
 };

@@ -14,6 +14,7 @@
 #include "core/listener.h"
 #include "core/log.h"
 #include "core/systemd.h"
+#include "core/tls_context.h"
 #include "workers/acceptor.h"
 #include "workers/backend.h"
 #include "workers/cpus.h"
@@ -114,6 +115,40 @@ size_t pc_server_metrics(struct pc_server *srv, char *buf, size_t size)
             PUT("percore_closed{worker=\"%u\",reason=\"%s\"} %llu\n", i,
                 pc_close_reason_name((enum pc_close_reason)r),
                 (unsigned long long)PC_STAT_GET(&srv->workers[i], closed[r]));
+    /* TLS (workers/tls.h). */
+    PUT("# HELP percore_tls_handshakes_total TLS handshakes finished\n"
+        "# TYPE percore_tls_handshakes_total counter\n");
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        PUT("percore_tls_handshakes_total{worker=\"%u\"} %llu\n", i,
+            (unsigned long long)PC_STAT_GET(&srv->workers[i], tls_handshakes));
+    PUT("# HELP percore_tls_resumed_total TLS handshakes that resumed a "
+        "session (ticket)\n# TYPE percore_tls_resumed_total counter\n");
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        PUT("percore_tls_resumed_total{worker=\"%u\"} %llu\n", i,
+            (unsigned long long)PC_STAT_GET(&srv->workers[i], tls_resumed));
+    PUT("# HELP percore_tls_handshake_failures_total TLS handshakes that "
+        "did not finish, by reason\n"
+        "# TYPE percore_tls_handshake_failures_total counter\n");
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        for (int r = 0; r < PC_TLS_FAILURES; r++)
+            PUT("percore_tls_handshake_failures_total{worker=\"%u\",reason="
+                "\"%s\"} %llu\n", i,
+                pc_tls_failure_name((enum pc_tls_failure)r),
+                (unsigned long long)PC_STAT_GET(&srv->workers[i],
+                                                tls_failures[r]));
+    PUT("# HELP percore_tls_connections TLS connections open (handshake "
+        "done), by who encrypts (ktls: the kernel)\n"
+        "# TYPE percore_tls_connections gauge\n");
+    for (unsigned i = 0; i < srv->nworkers; i++) {
+        uint64_t all = PC_STAT_GET(&srv->workers[i], tls_open);
+        uint64_t k = PC_STAT_GET(&srv->workers[i], tls_ktls);
+        PUT("percore_tls_connections{worker=\"%u\",ktls=\"no\"} %llu\n"
+            "percore_tls_connections{worker=\"%u\",ktls=\"yes\"} %llu\n",
+            i, (unsigned long long)(all - k), i, (unsigned long long)k);
+    }
+    PUT("# HELP percore_tls_kernel_ktls Whether the kernel offers kTLS "
+        "(the tls ULP)\n# TYPE percore_tls_kernel_ktls gauge\n"
+        "percore_tls_kernel_ktls %d\n", pc_tls_kernel_has_ktls() ? 1 : 0);
     PUT("# HELP percore_acceptor_fd_exhausted Connections the acceptor "
         "thread dropped for lack of fds\n"
         "# TYPE percore_acceptor_fd_exhausted counter\n"
@@ -296,13 +331,24 @@ int pc_server_start(struct pc_server *srv, struct pc_config *cfg)
         close_listeners(srv, false);
         return r < 0 ? r : -EINVAL;
     }
-    for (unsigned i = 0; i < cfg->nlisteners; i++)
-        pc_log(PC_LOG_NOTICE, "listening on %s (%s, %s, %s)",
-               srv->listeners[i].bound, cfg->listeners[i].name,
-               cfg->listeners[i].protocol,
-               cfg->listeners[i].distribution == PC_DIST_REUSEPORT
-                   ? "reuseport"
-                   : "acceptor");
+    bool tls = false, ktls = false;
+    for (unsigned i = 0; i < cfg->nlisteners; i++) {
+        const struct pc_listener_config *l = &cfg->listeners[i];
+        pc_log(PC_LOG_NOTICE, "listening on %s (%s, %s, %s%s)",
+               srv->listeners[i].bound, l->name, l->protocol,
+               l->distribution == PC_DIST_REUSEPORT ? "reuseport" : "acceptor",
+               l->tls_ctx ? ", TLS" : "");
+        tls |= l->tls_ctx != NULL;
+        ktls |= l->tls_ctx && l->tls.ktls;
+    }
+    if (tls)
+        pc_log(PC_LOG_NOTICE, "TLS: %s", !pc_tls_kernel_has_ktls()
+               ? "this kernel offers no kTLS (no \"tls\" in "
+                 "/proc/sys/net/ipv4/tcp_available_ulp): records are sealed "
+                 "by the workers"
+               : ktls ? "kTLS available: the kernel encrypts after each "
+                        "handshake where the cipher allows"
+                      : "kTLS available but off (tls_ktls = off)");
     return 0;
 }
 

@@ -72,43 +72,65 @@ void pc_conn_mark_pending(struct pc_conn *c)
     w->pending[w->npending++] = c;
 }
 
-static void idle_unlink(struct pc_conn *c)
+/* The list c is on: its service's handshake list while a TLS handshake
+ * runs, its idle list after. */
+static struct pc_conn **list_head(struct pc_conn *c, struct pc_conn ***tail)
 {
     struct pc_service *s = c->svc;
+    bool hs = c->flags & PC_CONN_HANDSHAKE;
+    *tail = hs ? &s->hs_tail : &s->idle_tail;
+    return hs ? &s->hs_head : &s->idle_head;
+}
+
+void pc_conn_list_unlink(struct pc_conn *c)
+{
+    struct pc_conn **tail, **head = list_head(c, &tail);
     if (c->prev)
         c->prev->next = c->next;
-    else if (s->idle_head == c)
-        s->idle_head = c->next;
+    else if (*head == c)
+        *head = c->next;
     else
         return; /* not linked */
     if (c->next)
         c->next->prev = c->prev;
     else
-        s->idle_tail = c->prev;
+        *tail = c->prev;
     c->prev = c->next = NULL;
+    if (c->flags & PC_CONN_HANDSHAKE)
+        c->svc->nhandshakes--;
 }
 
-static void idle_append(struct pc_conn *c)
+void pc_conn_list_append(struct pc_conn *c)
 {
-    struct pc_service *s = c->svc;
+    struct pc_conn **tail, **head = list_head(c, &tail);
     c->next = NULL;
-    c->prev = s->idle_tail;
-    if (s->idle_tail)
-        s->idle_tail->next = c;
+    c->prev = *tail;
+    if (*tail)
+        (*tail)->next = c;
     else
-        s->idle_head = c;
-    s->idle_tail = c;
+        *head = c;
+    *tail = c;
+    if (c->flags & PC_CONN_HANDSHAKE)
+        c->svc->nhandshakes++;
 }
 
 /* Activity moves a connection to the tail, so each list stays ordered by
  * last activity and the idle timer only ever looks at heads. */
 void pc_conn_touch(struct pc_conn *c)
 {
+    /* A handshake's deadline counts from the accept: it is not moved. */
+    if (c->flags & PC_CONN_HANDSHAKE)
+        return;
     c->last_active = ev_now(CONN_LOOP(c));
     if (c->svc->idle_tail != c && !(c->flags & PC_CONN_DEAD)) {
-        idle_unlink(c);
-        idle_append(c);
+        pc_conn_list_unlink(c);
+        pc_conn_list_append(c);
     }
+}
+
+size_t pc_conn_unsent(struct pc_conn *c)
+{
+    return c->out.bytes + pc_tls_unsent(c);
 }
 
 void pc_conn_set_events(struct pc_conn *c)
@@ -122,7 +144,7 @@ void pc_conn_set_events(struct pc_conn *c)
         want |= EV_READ;
     /* A pending connection is flushed before the loop blocks anyway; ask
      * for writability only once the socket has refused bytes. */
-    if (c->out.bytes && ((c->flags & PC_CONN_BLOCKED) ||
+    if (pc_conn_unsent(c) && ((c->flags & PC_CONN_BLOCKED) ||
                          !(c->flags & (PC_CONN_PENDING | PC_CONN_DELAYED))))
         want |= EV_WRITE;
     int have = ev_is_active(&c->io) ? (c->io.events & (EV_READ | EV_WRITE))
@@ -155,7 +177,7 @@ void pc_conn_kill(struct pc_conn *c, enum pc_close_reason why)
     c->flags |= PC_CONN_DEAD;
     c->reason = (uint8_t)why;
     ev_io_stop(CONN_LOOP(c), &c->io);
-    idle_unlink(c);
+    pc_conn_list_unlink(c);
     pc_conn_mark_pending(c);
 }
 
@@ -178,7 +200,9 @@ static void finish(struct pc_conn *c)
         pc_conn_cut_list_remove(c);
     else
         pc_conn_undelay(c);
-    if (s->proto->on_close)
+    /* A connection whose handshake never finished was never the
+     * module's. */
+    if (s->proto->on_close && !(c->flags & PC_CONN_HANDSHAKE))
         s->proto->on_close(c, why);
     /* Input that came after the module stopped reading would turn the
      * close into a reset, losing what the peer has not read yet. */
@@ -186,6 +210,7 @@ static void finish(struct pc_conn *c)
         for (int i = 0; i < 4 && read(c->io.fd, w->scratch,
                                       w->scratch_size) > 0; i++)
             ;
+    pc_tls_free(c);
     close(c->io.fd);
     size_t before = c->out.bytes;
     pc_outq_clear(&c->out);
@@ -242,6 +267,17 @@ static bool input_stopped(const struct pc_conn *c)
     return c->flags & (PC_CONN_DEAD | PC_CONN_CLOSING | PC_CONN_HELD);
 }
 
+bool pc_conn_reading(const struct pc_conn *c)
+{
+    return !input_stopped(c) && !(c->flags & PC_CONN_FULL);
+}
+
+void pc_conn_reoffer(struct pc_conn *c)
+{
+    c->flags |= PC_CONN_REOFFER;
+    pc_conn_mark_pending(c);
+}
+
 static void offer_held(struct pc_conn *c)
 {
     size_t have = in_len(c);
@@ -260,7 +296,7 @@ static void check_input_limit(struct pc_conn *c)
     }
 }
 
-static void deliver(struct pc_conn *c, const char *data, size_t len)
+void pc_conn_deliver(struct pc_conn *c, const char *data, size_t len)
 {
     if (in_len(c) == 0) {
         size_t used = c->svc->proto->on_data(c, data, len);
@@ -290,6 +326,16 @@ static void lingering_read(struct pc_conn *c)
         pc_conn_kill(c, c->reason);
 }
 
+void pc_conn_peer_eof(struct pc_conn *c)
+{
+    /* The peer will send no more but may still read: send what is
+     * queued (an echo of its last bytes), then close. */
+    c->flags |= PC_CONN_CLOSING;
+    c->reason = PC_CLOSE_PEER;
+    pc_conn_mark_pending(c);
+    pc_conn_set_events(c);
+}
+
 static void conn_read(struct pc_conn *c)
 {
     struct pc_worker *w = c->svc->w;
@@ -297,14 +343,9 @@ static void conn_read(struct pc_conn *c)
     if (n > 0) {
         PC_STAT_ADD(w, bytes_in, (uint64_t)n);
         pc_conn_touch(c);
-        deliver(c, w->scratch, (size_t)n);
+        pc_conn_deliver(c, w->scratch, (size_t)n);
     } else if (n == 0) {
-        /* The peer will send no more but may still read: send what is
-         * queued (an echo of its last bytes), then close. */
-        c->flags |= PC_CONN_CLOSING;
-        c->reason = PC_CLOSE_PEER;
-        pc_conn_mark_pending(c);
-        pc_conn_set_events(c);
+        pc_conn_peer_eof(c);
     } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         pc_conn_kill(c, PC_CLOSE_ERROR);
     }
@@ -356,6 +397,10 @@ void pc_conn_run_pending(struct pc_worker *w)
                     offer_held(c);
                     check_input_limit(c);
                 }
+                /* TLS input may wait inside OpenSSL, where no readable
+                 * socket would announce it. */
+                if ((c->flags & PC_CONN_TLS) && pc_conn_reading(c))
+                    pc_tls_readable(c);
             }
             if (c->flags & PC_CONN_DEAD) {
                 if (!(c->flags & PC_CONN_PENDING))
@@ -372,150 +417,25 @@ void pc_conn_run_pending(struct pc_worker *w)
     }
 }
 
-/* ---- accepting ------------------------------------------------------- */
+/* ---- events ---------------------------------------------------------- */
 
-static void io_cb(struct ev_loop *loop, ev_io *io, int revents)
+void pc_conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
     (void)loop;
     struct pc_conn *c = (struct pc_conn *)io;
     if (revents & EV_WRITE) {
         c->flags &= (uint16_t)~PC_CONN_BLOCKED;
+        if (c->flags & PC_CONN_HANDSHAKE) /* a kTLS handshake's writes */
+            pc_tls_readable(c);
         pc_conn_flush_now(c);
     }
     if ((revents & EV_READ) && (c->flags & PC_CONN_CUT))
         lingering_read(c);
     else if ((revents & EV_READ) && !input_stopped(c) &&
-             !(c->flags & PC_CONN_FULL))
-        conn_read(c);
-}
-
-static void refuse(struct pc_service *s, int fd)
-{
-    const char *text = s->proto->refuse_text;
-    if (text) {
-        ssize_t r = send(fd, text, strlen(text), MSG_DONTWAIT | MSG_NOSIGNAL);
-        (void)r;
+             !(c->flags & PC_CONN_FULL)) {
+        if (c->flags & PC_CONN_TLS)
+            pc_tls_readable(c);
+        else
+            conn_read(c);
     }
-    close(fd);
-    PC_STAT_ADD(s->w, refused, 1);
-}
-
-void pc_conn_adopt(struct pc_service *s, int fd)
-{
-    struct pc_worker *w = s->w;
-    if (w->draining || !pc_server_admit(w->srv, w, s->index)) {
-        refuse(s, fd);
-        return;
-    }
-    struct pc_conn *c = calloc(1, sizeof *c + s->proto->conn_size);
-    if (!c) {
-        pc_log(PC_LOG_WARN, "out of memory for a new connection on %s",
-               s->cfg->name);
-        pc_server_release(w->srv, s->index);
-        refuse(s, fd);
-        return;
-    }
-    int one = 1;
-    /* Fails harmlessly (EOPNOTSUPP) on Unix sockets. */
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    /* Fixed kernel buffers bound the bytes a slow reader can hold in the
-     * kernel (they also switch autotuning off: leave 0 unless needed). */
-    int size;
-    if (s->cfg->sndbuf > 0 && (size = (int)s->cfg->sndbuf))
-        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-    if (s->cfg->rcvbuf > 0 && (size = (int)s->cfg->rcvbuf))
-        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-    ev_io_init(&c->io, io_cb, fd, EV_READ);
-    c->svc = s;
-    c->id = ((uint64_t)w->id << 48) | ++w->next_conn_id;
-    c->last_active = ev_now(w->loop);
-    idle_append(c);
-    /* Re-arm when this listener's timeout is due before the timer. */
-    if (s->cfg->idle_timeout > 0 &&
-        (!ev_is_active(&w->idle_timer) ||
-         ev_timer_remaining(w->loop, &w->idle_timer) > s->cfg->idle_timeout)) {
-        ev_timer_stop(w->loop, &w->idle_timer);
-        ev_timer_set(&w->idle_timer, s->cfg->idle_timeout, 0.);
-        ev_timer_start(w->loop, &w->idle_timer);
-    }
-    ev_io_start(w->loop, &c->io);
-    PC_STAT_ADD(w, accepted, 1);
-    PC_STAT_ADD(w, connections, 1);
-    if (s->proto->on_open)
-        s->proto->on_open(c);
-}
-
-/* ---- timeouts and shutdown ------------------------------------------- */
-
-void pc_conn_expire_idle(struct pc_worker *w)
-{
-    ev_tstamp now = ev_now(w->loop), next = 0;
-    for (unsigned i = 0; i < w->nsvcs; i++) {
-        struct pc_service *s = &w->svcs[i];
-        double timeout = s->cfg->idle_timeout;
-        if (timeout <= 0)
-            continue;
-        while (s->idle_head && s->idle_head->last_active + timeout <= now)
-            pc_conn_kill(s->idle_head, PC_CLOSE_IDLE);
-        if (s->idle_head) {
-            ev_tstamp due = s->idle_head->last_active + timeout;
-            if (next == 0 || due < next)
-                next = due;
-        }
-    }
-    if (next > 0) {
-        ev_timer_set(&w->idle_timer, next - now, 0.);
-        ev_timer_start(w->loop, &w->idle_timer);
-    }
-}
-
-void pc_conn_close_all(struct pc_worker *w, enum pc_close_reason why)
-{
-    for (unsigned i = 0; i < w->nsvcs; i++)
-        while (w->svcs[i].idle_head)
-            pc_conn_kill(w->svcs[i].idle_head, why);
-}
-
-/* ---- accessors ------------------------------------------------------- */
-
-void *pc_conn_state(struct pc_conn *c)
-{
-    return c->state;
-}
-
-void *pc_conn_wstate(struct pc_conn *c)
-{
-    return c->svc->wstate;
-}
-
-struct pc_worker *pc_conn_worker(struct pc_conn *c)
-{
-    return c->svc->w;
-}
-
-uint64_t pc_conn_id(const struct pc_conn *c)
-{
-    return c->id;
-}
-
-const char *pc_conn_peer(struct pc_conn *c, char *buf, size_t size)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    char host[INET6_ADDRSTRLEN] = "?";
-    if (getpeername(c->io.fd, (struct sockaddr *)&ss, &len) < 0) {
-        snprintf(buf, size, "?");
-        /* NOLINTNEXTLINE(*core.UndefinedBinaryOperatorResult): ss is set */
-    } else if (ss.ss_family == AF_INET) {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-        snprintf(buf, size, "%s:%u", host, ntohs(a->sin_port));
-    } else if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-        snprintf(buf, size, "[%s]:%u", host, ntohs(a->sin6_port));
-    } else {
-        snprintf(buf, size, "unix");
-    }
-    return buf;
 }

@@ -4,7 +4,10 @@
 #ifndef PC_WORKERS_CONN_STATE_H
 #define PC_WORKERS_CONN_STATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include <ev.h>
 
 #include "percore/percore.h"
 
@@ -25,6 +28,30 @@ void pc_conn_set_events(struct pc_conn *c);
 void pc_conn_account_output(struct pc_conn *c, size_t before);
 /* Marks c dead with `why`; it is freed in the pending pass. */
 void pc_conn_kill(struct pc_conn *c, enum pc_close_reason why);
+
+/* Offers bytes read (plaintext, for TLS) to the module: on_data, keeping
+ * what it leaves, within max_input. */
+void pc_conn_deliver(struct pc_conn *c, const char *data, size_t len);
+/* Whether c takes input now (not closing, held or over its high
+ * watermark). */
+bool pc_conn_reading(const struct pc_conn *c);
+/* Has c read again in the pending pass, without waiting for its socket
+ * (input buffered inside OpenSSL). */
+void pc_conn_reoffer(struct pc_conn *c);
+/* The peer sends no more: send what is queued, then close (PC_CLOSE_PEER). */
+void pc_conn_peer_eof(struct pc_conn *c);
+/* A TLS handshake finished: c joins its idle list and the module gets
+ * on_open. */
+void pc_conn_opened(struct pc_conn *c);
+/* Bytes of c not yet written: its queue and, for TLS, sealed records. */
+size_t pc_conn_unsent(struct pc_conn *c);
+
+/* The watcher callback of every connection. */
+void pc_conn_io_cb(struct ev_loop *loop, ev_io *io, int revents);
+/* Adds c to / takes it off its service's list (the handshake list while
+ * PC_CONN_HANDSHAKE, else the idle list). */
+void pc_conn_list_append(struct pc_conn *c);
+void pc_conn_list_unlink(struct pc_conn *c);
 
 /* Writes what c's socket takes now. */
 void pc_conn_flush_now(struct pc_conn *c);

@@ -149,7 +149,8 @@ void pc_conn_flush_now(struct pc_conn *c)
 {
     const struct pc_listener_config *cfg = c->svc->cfg;
     size_t before = c->out.bytes;
-    long n = pc_outq_flush(&c->out, c->io.fd);
+    long n = (c->flags & PC_CONN_TLS) ? pc_tls_flush(c)
+                                      : pc_outq_flush(&c->out, c->io.fd);
     pc_conn_account_output(c, before);
     if (n < 0) {
         pc_conn_kill(c, (c->flags & PC_CONN_CLOSING) ? c->reason
@@ -161,22 +162,25 @@ void pc_conn_flush_now(struct pc_conn *c)
         PC_STAT_ADD(c->svc->w, writes, 1);
         pc_conn_touch(c);
     }
-    if (c->out.bytes) /* the socket took less than all: it is full */
+    size_t unsent = pc_conn_unsent(c);
+    if (unsent) /* the socket took less than all: it is full */
         c->flags |= PC_CONN_BLOCKED;
     if ((c->flags & PC_CONN_FULL) &&
         c->out.bytes <= (uint64_t)cfg->low_watermark) {
         c->flags &= (uint16_t)~PC_CONN_FULL;
         if (c->svc->proto->on_drain && !(c->flags & PC_CONN_CLOSING))
             c->svc->proto->on_drain(c);
+        if (c->flags & PC_CONN_TLS)
+            pc_conn_reoffer(c); /* input may wait inside OpenSSL */
     }
-    if (c->out.bytes == 0 && (c->flags & PC_CONN_CUT)) {
+    if (unsent == 0 && (c->flags & PC_CONN_CUT)) {
         /* All sent: our FIN follows it, and the peer's EOF (or the
          * linger) closes. */
         if (!(c->flags & PC_CONN_SHUT)) {
             shutdown(c->io.fd, SHUT_WR);
             c->flags |= PC_CONN_SHUT;
         }
-    } else if (c->out.bytes == 0 && (c->flags & PC_CONN_CLOSING)) {
+    } else if (unsent == 0 && (c->flags & PC_CONN_CLOSING)) {
         pc_conn_kill(c, c->reason);
         return;
     }

@@ -98,9 +98,8 @@ static void seg_free(struct pc_outseg *s)
     free(s);
 }
 
-/* Up to max iovecs of what is queued, from the head on. */
-static int fill_iov(const struct pc_outq *q, struct iovec *iov, int max,
-                    size_t *want)
+int pc_outq_iov(const struct pc_outq *q, struct iovec *iov, int max,
+                size_t *want)
 {
     int n = 0;
     for (struct pc_outseg *s = q->head; s && n < max; s = s->next) {
@@ -121,8 +120,7 @@ static int fill_iov(const struct pc_outq *q, struct iovec *iov, int max,
     return n;
 }
 
-/* Drops the first `done` bytes from the queue after a write. */
-static void consume(struct pc_outq *q, size_t done)
+void pc_outq_consume(struct pc_outq *q, size_t done)
 {
     q->bytes -= done;
     while (done) {
@@ -163,7 +161,7 @@ long pc_outq_flush(struct pc_outq *q, int fd)
     while (q->head) {
         struct iovec iov[PC_OUTQ_IOV];
         size_t want = 0;
-        int n = fill_iov(q, iov, PC_OUTQ_IOV, &want);
+        int n = pc_outq_iov(q, iov, PC_OUTQ_IOV, &want);
         ssize_t w = writev(fd, iov, n);
         if (w < 0) {
             if (errno == EINTR)
@@ -173,7 +171,7 @@ long pc_outq_flush(struct pc_outq *q, int fd)
             return -errno;
         }
         total += w;
-        consume(q, (size_t)w);
+        pc_outq_consume(q, (size_t)w);
         if ((size_t)w < want)
             return total; /* the socket buffer is full */
     }

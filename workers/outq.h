@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "percore/percore.h"
 
@@ -52,6 +53,13 @@ int pc_outq_share(struct pc_outq *q, struct pc_sbuf *b);
 /* Writes as much as the socket takes. Returns bytes written (0 if the
  * queue is empty or the socket is full) or -errno on a socket error. */
 long pc_outq_flush(struct pc_outq *q, int fd);
+/* Up to max iovecs of what is queued, from the head on, without taking
+ * it off the queue; *want gets their total. Returns the count. */
+int pc_outq_iov(const struct pc_outq *q, struct iovec *iov, int max,
+                size_t *want);
+/* Takes the first `done` bytes off the queue (they were sent, or sealed
+ * into TLS records): they count as having left, for pc_outq_cut. */
+void pc_outq_consume(struct pc_outq *q, size_t done);
 /* Drops every unit that has not begun to leave: what stays is the rest
  * of a unit cut in two by a partial write, if any. */
 void pc_outq_cut(struct pc_outq *q);

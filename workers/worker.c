@@ -113,6 +113,7 @@ static void begin_drain(struct pc_worker *w)
     }
     w->draining = true;
     stop_accepting(w);
+    pc_conn_end_handshakes(w);
     if (PC_STAT_GET(w, connections) == 0) {
         pc_worker_check_drained(w);
         return;

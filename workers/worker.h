@@ -14,6 +14,7 @@
 #include "percore/percore.h"
 #include "workers/mailbox.h"
 #include "workers/outq.h"
+#include "workers/tls.h"
 
 struct pc_server;
 
@@ -35,6 +36,13 @@ struct pc_stats {
     atomic_uint_fast64_t out_queued_peak;
     atomic_uint_fast64_t shared_bytes; /* payloads of live pc_sbufs */
     atomic_uint_fast64_t closed[PC_CLOSE_REASONS];
+    /* TLS listeners: handshakes finished (and of them resumed), failed by
+     * reason; connections open after a handshake (and of them with kTLS). */
+    atomic_uint_fast64_t tls_handshakes;
+    atomic_uint_fast64_t tls_resumed;
+    atomic_uint_fast64_t tls_failures[PC_TLS_FAILURES];
+    atomic_uint_fast64_t tls_open;
+    atomic_uint_fast64_t tls_ktls;
 };
 
 #define PC_STAT_ADD(w, field, n)                                              \
@@ -58,6 +66,11 @@ struct pc_service {
     ev_io accept_io;
     ev_timer accept_pause; /* back-off after EMFILE */
     struct pc_conn *idle_head, *idle_tail; /* oldest activity first */
+    /* TLS connections still in their handshake (not on the idle list, not
+     * yet seen by the module), oldest first: their timeout is fixed from
+     * the accept, so the head is always the next to expire. */
+    struct pc_conn *hs_head, *hs_tail;
+    size_t nhandshakes;
     /* Connections whose output waits for flush_timer (flush_delay > 0). */
     struct pc_conn **delayed;
     size_t ndelayed, delayed_cap;
@@ -76,6 +89,10 @@ enum pc_conn_flag {
                                    EV_WRITE before trying again */
     PC_CONN_CUT = 1 << 8,       /* pc_conn_cut: the goodbye is queued */
     PC_CONN_SHUT = 1 << 9,      /* cut, all sent, FIN sent: awaiting EOF */
+    PC_CONN_TLS = 1 << 10,      /* a struct pc_tls_conn follows the state */
+    PC_CONN_HANDSHAKE = 1 << 11, /* TLS handshake running: on svc's
+                                    handshake list; the module has not
+                                    seen it (no on_open yet) */
 };
 
 /* Input a module left unconsumed; allocated only while there is some. */
@@ -192,6 +209,9 @@ void pc_conn_expire_cut(struct pc_worker *w);
  * unit boundary with its module's goodbye, within PC_CUT_LINGER).
  * Worker thread. */
 void pc_conn_cut_all(struct pc_worker *w, enum pc_close_reason why);
+/* Ends every TLS handshake still running on w (a drain: a client not
+ * yet served has nothing to lose). Worker thread. */
+void pc_conn_end_handshakes(struct pc_worker *w);
 /* Closes every connection of w with `why` at once. Worker thread. */
 void pc_conn_close_all(struct pc_worker *w, enum pc_close_reason why);
 

@@ -187,6 +187,21 @@ uint64_t pc_conn_id(const struct pc_conn *c);
 /* The peer address as text ("127.0.0.1:5123", "[::1]:80", "unix"). */
 const char *pc_conn_peer(struct pc_conn *c, char *buf, size_t size);
 
+/* What a connection of a TLS listener negotiated (docs/tls.md). */
+struct pc_tls_info {
+    const char *version;    /* "TLSv1.3", "TLSv1.2" (static strings) */
+    const char *cipher;     /* "TLS_AES_128_GCM_SHA256" */
+    char alpn[64];          /* the ALPN protocol agreed, "" for none */
+    char peer_subject[256]; /* the client certificate's subject (RFC 2253),
+                               "" without one (tls_client_ca) */
+    bool resumed;           /* an abbreviated handshake (session ticket) */
+    bool ktls;              /* the kernel encrypts this connection */
+};
+/* Whether c came over TLS (for a TLS listener's connection, always, from
+ * on_open on: the handshake is done before the module sees it). If so and
+ * info is not NULL, fills *info. */
+bool pc_conn_tls(struct pc_conn *c, struct pc_tls_info *info);
+
 /* Queues len bytes (copied) for sending. Sending happens when the worker
  * finishes its current batch of events, so several writes in one callback
  * leave in one system call. Above the listener's high watermark reading

@@ -140,23 +140,23 @@ void irc_cmd_away(struct irc_conn *ic, char **p, unsigned n)
 /* ---- answers --------------------------------------------------------------- */
 
 struct found {
-    char *nick, *user, *host, *rooms, *realname, *away;
+    char *nick, *user, *host, *rooms, *secure, *realname, *away;
 };
 
 /* One line of ROOM_ANS_WHOIS, split in place. */
 static bool split_found(char *line, struct found *f)
 {
-    char *fields[6];
-    for (int i = 0; i < 6; i++) {
+    char *fields[7];
+    for (int i = 0; i < 7; i++) {
         fields[i] = line;
-        char *tab = line ? strchr(line, '\t') : NULL;
-        if (i < 5 && !tab)
+        char *tab = line && i < 6 ? strchr(line, '\t') : NULL;
+        if (i < 6 && !tab)
             return false;
         if (tab)
             *tab = '\0', line = tab + 1;
     }
-    *f = (struct found){fields[0], fields[1], fields[2],
-                        fields[3], fields[4], fields[5]};
+    *f = (struct found){fields[0], fields[1], fields[2], fields[3],
+                        fields[4], fields[5], fields[6]};
     return true;
 }
 
@@ -205,6 +205,9 @@ static void answer_found(struct irc_conn *ic, const struct room_answer *a)
                 irc_numeric(ic, "319", "%s :%s", f.nick, rooms);
             }
             irc_numeric(ic, "312", "%s %s :percore", f.nick, irc_server(ic));
+            if (f.secure[0]) /* RPL_WHOISSECURE, as most networks send */
+                irc_numeric(ic, "671", "%s :is using a secure connection",
+                            f.nick);
             if (f.away[0])
                 irc_numeric(ic, "301", "%s :%s", f.nick, f.away);
             break;

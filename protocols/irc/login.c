@@ -174,6 +174,15 @@ static void welcome(struct irc_conn *ic)
                 IRC_ISUPPORT_PREFIX, IRC_ISUPPORT_CHANMODES,
                 IRC_CHANNELS_MAX, ROOM_NICK_MAX,
                 IRC_CHANNEL_MAX, ROOM_TOPIC_MAX, 300, iw->opt.network);
+    struct pc_tls_info tls;
+    if (pc_conn_tls(ic->u.c, &tls)) {
+        /* What the client negotiated, as IRC networks tell it. */
+        irc_send(ic, ":%s NOTICE %s :*** You are connected to %s using "
+                 "%s-%s", s, ic->u.nick, s, tls.version, tls.cipher);
+        if (tls.peer_subject[0])
+            irc_send(ic, ":%s NOTICE %s :*** Your client certificate: %s", s,
+                     ic->u.nick, tls.peer_subject);
+    }
     ic->welcomed_nick = true;
     ic->asked = ASKED_LUSERS;
     room_users(&ic->u);

@@ -112,7 +112,8 @@ static void rooms_of(struct room_core *core, char **text, size_t *len,
     }
 }
 
-/* "nick\tuser\thost\trooms\trealname\taway\n", rooms with @ or +. */
+/* "nick\tuser\thost\trooms\tsecure\trealname\taway\n", rooms with @ or
+ * +, secure "tls" for a user connected over TLS (else ""). */
 static void whois_of(struct room_core *core, char **text, size_t *len,
                      size_t *cap, char *nicks)
 {
@@ -139,6 +140,7 @@ static void whois_of(struct room_core *core, char **text, size_t *len,
             append(text, len, cap, room);
         }
         append(text, len, cap, "\t");
+        append(text, len, cap, pc_conn_tls(u->c, NULL) ? "tls\t" : "\t");
         append(text, len, cap, u->realname ? u->realname : "");
         append(text, len, cap, "\t");
         append(text, len, cap, u->away ? u->away : "");
