@@ -2,15 +2,19 @@
  * handshake, optionally exchanges one echo of --size bytes, closes (the
  * client first, with close_notify) and starts over. Latency is from
  * connect() to the proof that the server finished its part: the echo
- * back, or, with no echo, in TLS 1.3 the server's first session ticket
- * (it is sent once the server has checked the client's Finished) and in
- * TLS 1.2 the server's Finished, which ends the client's handshake.
+ * back or, with no echo, the end of the client's handshake (the server's
+ * Finished checked) and, for a full TLS 1.3 handshake, the server's first
+ * session ticket, which it sends once it has checked the client's
+ * Finished. A resumed TLS 1.3 handshake waits for no ticket: its server
+ * Finished already proves the server took the session, and a server need
+ * not send a new ticket after resuming (percored sends none, nginx one).
  *
- * --resume: each slot offers the newest session the server gave it on
- * its previous connection; handshakes that offered one and were not
- * resumed are errors (not_resumed), and the report gives the fraction of
- * measured handshakes that were resumed. In TLS 1.3 the ticket comes
- * after the handshake, so a slot waits for it even after an echo. */
+ * --resume: each slot offers the newest session the server gave it so
+ * far (the same again if a resumed handshake brought no new one);
+ * handshakes that offered one and were not resumed are errors
+ * (not_resumed), and the report gives the fraction of measured
+ * handshakes that were resumed. A full TLS 1.3 handshake waits for its
+ * ticket even after an echo, so that the next connection has one. */
 #include <stdlib.h>
 
 #include <openssl/ssl.h>
@@ -19,7 +23,7 @@
 #include "tls.h"
 
 /* How long a slot waits for a TLS 1.3 ticket before calling it missing:
- * the server sends it right after the handshake, so this is only there
+ * the server sends it right after a full handshake, so this is only there
  * for a server that sends none. */
 #define TICKET_WAIT 2.0
 #define BACKOFF     0.01
@@ -113,8 +117,8 @@ static void slot_done(struct slot *sl)
 static bool needs_ticket(const struct slot *sl)
 {
     const struct pcb_config *cfg = sl->st->t->cfg;
-    return cfg->tls_version == 13 && (cfg->size == 0 || cfg->resume) &&
-           !pcb_tls_got_session(&sl->s);
+    return cfg->tls_version == 13 && !pcb_tls_resumed(&sl->s) &&
+           (cfg->size == 0 || cfg->resume) && !pcb_tls_got_session(&sl->s);
 }
 
 /* Reads what came while waiting for the ticket. */

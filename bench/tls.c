@@ -80,9 +80,15 @@ int pcb_tls_begin(struct pcb_thread *t, struct pcb_stream *s,
                   struct ssl_session_st *session)
 {
     SSL *ssl = SSL_new(t->run->tls_ctx);
-    if (!ssl || !SSL_set_fd(ssl, s->io.fd) ||
-        !SSL_set_tlsext_host_name(ssl, t->cfg->sni) ||
-        (session && !SSL_set_session(ssl, session))) {
+    /* A copy is offered: a TLS 1.3 resumption changes the session it
+     * used, and a server that sends no new ticket after resuming gets
+     * the same one offered again. */
+    SSL_SESSION *copy = session ? SSL_SESSION_dup(session) : NULL;
+    bool ok = ssl && (!session || copy) && SSL_set_fd(ssl, s->io.fd) &&
+              SSL_set_tlsext_host_name(ssl, t->cfg->sni) &&
+              (!copy || SSL_set_session(ssl, copy));
+    SSL_SESSION_free(copy); /* SSL_set_session took its own reference */
+    if (!ok) {
         tell("SSL_new");
         SSL_free(ssl);
         return -1;
