@@ -313,8 +313,13 @@ static void read_plaintext(struct pc_conn *c)
                             &n);
         if (r == 1) {
             have += n;
+            /* Records OpenSSL read ahead are taken at once; a socket
+             * with more is readable again (level-triggered), so asking
+             * it now would mostly cost a read that says EAGAIN. */
+            if (have < w->scratch_size && SSL_has_pending(t->ssl))
+                continue;
             if (have < w->scratch_size)
-                continue; /* more records may be buffered: fill first */
+                break;
             pc_conn_deliver(c, w->scratch, have);
             have = 0;
             if (++rounds == TLS_READ_ROUNDS) {
