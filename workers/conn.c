@@ -192,7 +192,7 @@ static void finish(struct pc_conn *c)
     pc_conn_account_output(c, before);
     free(c->in);
     PC_STAT_ADD(w, connections, -1);
-    PC_STAT_ADD(w, closed[why], 1);
+    PC_LSTAT_ADD(s, closed[why], 1);
     pc_server_release(w->srv, s->index);
     free(c);
     pc_worker_check_drained(w);
@@ -295,7 +295,7 @@ static void conn_read(struct pc_conn *c)
     struct pc_worker *w = c->svc->w;
     ssize_t n = read(c->io.fd, w->scratch, w->scratch_size);
     if (n > 0) {
-        PC_STAT_ADD(w, bytes_in, (uint64_t)n);
+        PC_LSTAT_ADD(c->svc, bytes_in, (uint64_t)n);
         pc_conn_touch(c);
         deliver(c, w->scratch, (size_t)n);
     } else if (n == 0) {
@@ -397,7 +397,7 @@ static void refuse(struct pc_service *s, int fd)
         (void)r;
     }
     close(fd);
-    PC_STAT_ADD(s->w, refused, 1);
+    PC_LSTAT_ADD(s, refused, 1);
 }
 
 void pc_conn_adopt(struct pc_service *s, int fd)
@@ -439,7 +439,7 @@ void pc_conn_adopt(struct pc_service *s, int fd)
         ev_timer_start(w->loop, &w->idle_timer);
     }
     ev_io_start(w->loop, &c->io);
-    PC_STAT_ADD(w, accepted, 1);
+    PC_LSTAT_ADD(s, accepted, 1);
     PC_STAT_ADD(w, connections, 1);
     if (s->proto->on_open)
         s->proto->on_open(c);
