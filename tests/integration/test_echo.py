@@ -100,7 +100,8 @@ class EchoTest(unittest.TestCase):
             # watermark (256 KiB) plus one read (64 KiB), never near the
             # 16 MiB in flight: by the server's own accounting, and (where
             # no sanitizer quarantines freed memory) by its RSS.
-            peak_queued = max(srv.per_worker("percore_worker_output_queued_peak_bytes").values())
+            peak_queued = max(srv.per_worker(
+                "percore_worker_output_queued_peak_bytes").values())
             self.assertLessEqual(peak_queued, 256 * 1024 + 64 * 1024)
             self.assertGreater(peak_queued, 0)
             if not SANITIZED:
@@ -132,7 +133,7 @@ class EchoTest(unittest.TestCase):
                 s.sendall(b"x%d\n" % i)
                 self.assertEqual(recv_exactly(s, len(b"x%d\n" % i)), b"x%d\n" % i)
                 socks.append(s)
-            accepted = srv.per_worker("percore_accepted")
+            accepted = srv.per_worker("percore_worker_connections_accepted_total")
             for s in socks:
                 s.close()
             self.assertEqual(len(accepted), 4)
