@@ -17,11 +17,11 @@
 
 struct stat_row {
     const char *name, *help;
-    enum pc_stat_type type;
     size_t offset; /* in struct pc_listener_stats or struct pc_stats */
-    unsigned n;    /* values: 1, or an array labelled `label` */
     const char *label;
     const char *(*label_value)(unsigned i);
+    enum pc_stat_type type;
+    unsigned n; /* values: 1, or an array labelled `label` */
 };
 
 /* Array counters name their label values through a function of their
@@ -36,9 +36,9 @@ PC_LISTENER_STATS(NO_FN, LABEL_FN)
 PC_WORKER_STATS(NO_FN, LABEL_FN)
 
 #define ROW(s, f, type, name, help)                                            \
-    {name, help, type, offsetof(s, f), 1, NULL, NULL},
+    {name, help, offsetof(s, f), NULL, NULL, type, 1},
 #define VROW(s, f, n, label, fn, type, name, help)                             \
-    {name, help, type, offsetof(s, f), n, label, label_##f},
+    {name, help, offsetof(s, f), label, label_##f, type, n},
 #define LROW(...)  ROW(struct pc_listener_stats, __VA_ARGS__)
 #define LVROW(...) VROW(struct pc_listener_stats, __VA_ARGS__)
 #define WROW(...)  ROW(struct pc_stats, __VA_ARGS__)
@@ -203,10 +203,15 @@ static void put_cfg_value(struct pc_text *t, const struct cfg_row *r,
                           unsigned nl)
 {
     const char *p = (const char *)base + r->offset;
-    if (r->kind == CFG_INT)
-        pc_text_sample_i64(t, r->name, l, nl, *(const int64_t *)p);
-    else
-        pc_text_sample_f64(t, r->name, l, nl, *(const double *)p);
+    if (r->kind == CFG_INT) {
+        int64_t v;
+        memcpy(&v, p, sizeof v);
+        pc_text_sample_i64(t, r->name, l, nl, v);
+    } else {
+        double v;
+        memcpy(&v, p, sizeof v);
+        pc_text_sample_f64(t, r->name, l, nl, v);
+    }
 }
 
 static void listener_labels(struct pc_label l[2],

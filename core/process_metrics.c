@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@ static long open_fds(void)
         return -1;
     long n = 0;
     const struct dirent *e;
+    /* cppcheck-suppress readdirCalled ; a DIR of ours; readdir_r is gone */
     while ((e = readdir(d)))
         if (e->d_name[0] != '.')
             n++;
@@ -33,34 +35,48 @@ static long open_fds(void)
     return n - 1;
 }
 
+/* The n-th space-separated number of p (0 is p's first), or -1. */
+static double field(const char *p, unsigned n)
+{
+    for (; n && p; n--)
+        if ((p = strchr(p, ' ')))
+            p++;
+    if (!p)
+        return -1;
+    char *end;
+    unsigned long long v = strtoull(p, &end, 10);
+    return end == p ? -1 : (double)v;
+}
+
+/* The first line of file that starts with prefix, into buf, or false. */
+static bool read_line(const char *file, const char *prefix, char *buf,
+                      size_t size)
+{
+    FILE *f = fopen(file, "r");
+    if (!f)
+        return false;
+    bool found = false;
+    while (!found && fgets(buf, (int)size, f))
+        found = strncmp(buf, prefix, strlen(prefix)) == 0;
+    fclose(f);
+    return found;
+}
+
 /* The process's start, in seconds since the epoch: its start time after
  * boot (/proc/self/stat, field 22, in clock ticks) plus the boot time. */
 static double start_time(void)
 {
-    char buf[1024];
-    FILE *f = fopen("/proc/self/stat", "r");
-    if (!f)
+    char buf[1024], line[256];
+    if (!read_line("/proc/self/stat", "", buf, sizeof buf) ||
+        !read_line("/proc/stat", "btime ", line, sizeof line))
         return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
     const char *p = strrchr(buf, ')'); /* the command may hold spaces */
-    unsigned long long ticks = 0;
-    /* After ")": state is field 3, starttime field 22. */
-    if (!p || sscanf(p + 2,
-                     "%*c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
-                     "%*s %*s %*s %*s %*s %*s %*s %*s %llu",
-                     &ticks) != 1)
+    /* After ") ": state is field 3, starttime field 22. */
+    double ticks = p ? field(p + 2, 22 - 3) : -1;
+    double btime = field(line, 1);
+    if (ticks < 0 || btime < 0)
         return -1;
-    unsigned long long btime = 0;
-    if (!(f = fopen("/proc/stat", "r")))
-        return -1;
-    char line[256];
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "btime %llu", &btime) == 1)
-            break;
-    fclose(f);
-    return (double)btime + (double)ticks / (double)sysconf(_SC_CLK_TCK);
+    return btime + ticks / (double)sysconf(_SC_CLK_TCK);
 }
 
 void pc_process_metrics(struct pc_text *t)
@@ -73,21 +89,20 @@ void pc_process_metrics(struct pc_text *t)
                            timeval_seconds(ru.ru_utime) +
                                timeval_seconds(ru.ru_stime));
     }
-    unsigned long long size, resident;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f) {
-        long page = sysconf(_SC_PAGESIZE);
-        if (fscanf(f, "%llu %llu", &size, &resident) == 2) {
+    char statm[256]; /* "size resident shared ..." in pages */
+    if (read_line("/proc/self/statm", "", statm, sizeof statm)) {
+        double page = (double)sysconf(_SC_PAGESIZE);
+        double size = field(statm, 0), resident = field(statm, 1);
+        if (size >= 0 && resident >= 0) {
             pc_text_family(t, "process_resident_memory_bytes", false,
                            "Resident memory size in bytes");
             pc_text_sample_u64(t, "process_resident_memory_bytes", NULL, 0,
-                               resident * (unsigned long long)page);
+                               (uint64_t)(resident * page));
             pc_text_family(t, "process_virtual_memory_bytes", false,
                            "Virtual memory size in bytes");
             pc_text_sample_u64(t, "process_virtual_memory_bytes", NULL, 0,
-                               size * (unsigned long long)page);
+                               (uint64_t)(size * page));
         }
-        fclose(f);
     }
     long fds = open_fds();
     if (fds >= 0) {

@@ -21,6 +21,10 @@ struct pc_listener {
 };
 
 struct pc_server {
+    /* The acceptor thread's own accept errors and drops, per listener
+     * (it has no worker counters); only it writes them. First: their
+     * alignment pads nothing. */
+    struct pc_listener_stats acceptor_stats[PC_MAX_LISTENERS];
     struct pc_config *cfg;     /* current; replaced only by a reload */
     unsigned nworkers;
     unsigned backend;
@@ -49,9 +53,6 @@ struct pc_server {
     atomic_uint workers_running;
     atomic_uint workers_drained; /* draining workers left with no conns */
     ev_async drained;            /* the last drained worker rings main */
-    /* The acceptor thread's own accept errors and drops, per listener
-     * (it has no worker counters); only it writes them. */
-    struct pc_listener_stats acceptor_stats[PC_MAX_LISTENERS];
     double start_time; /* seconds since the epoch, for the metrics */
     bool stopping;
     struct pc_systemd *systemd; /* notify and watchdog state (systemd.c) */

@@ -19,8 +19,10 @@ static char *fetch(const struct pc_sockaddr *a, const char *where)
 {
     int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0) {
-        fprintf(stderr, "percored: cannot reach the metrics listener at %s: "
-                "%s\n", where, strerror(errno));
+        fprintf(stderr,
+                "percored: cannot reach the metrics listener at %s: "
+                "%s\n",
+                where, strerror(errno));
         if (fd >= 0)
             close(fd);
         return NULL;
@@ -80,20 +82,19 @@ static const struct column listener_cols[] = {
     {"bytes in", "percore_received_bytes_total"},
     {"bytes out", "percore_sent_bytes_total"},
 };
-#define NWCOLS (sizeof worker_cols / sizeof worker_cols[0])
-#define NLCOLS (sizeof listener_cols / sizeof listener_cols[0])
+#define NWCOLS   (sizeof worker_cols / sizeof worker_cols[0])
+#define NLCOLS   (sizeof listener_cols / sizeof listener_cols[0])
 #define MAX_ROWS 1024
 
 struct table {
     char names[MAX_ROWS][PC_NAME_MAX]; /* row names: "0", "echo (echo)" */
     double v[MAX_ROWS][NWCOLS];
-    bool seen[NWCOLS];                 /* a column with any value */
+    bool seen[NWCOLS]; /* a column with any value */
     unsigned rows;
 };
 
 /* The value of label `name` in "{a="x",b="y"}" into out; false if none. */
-static bool label(const char *labels, const char *name, char *out,
-                  size_t size)
+static bool label(const char *labels, const char *name, char *out, size_t size)
 {
     char key[64];
     snprintf(key, sizeof key, "%s=\"", name);
@@ -119,7 +120,7 @@ static unsigned row_of(struct table *t, const char *name)
 
 struct facts {
     char version[32], backend[32];
-    double start, now_hint;
+    double start;
     struct table workers, listeners;
 };
 
@@ -132,12 +133,12 @@ static void take_line(struct facts *f, char *line)
         return;
     *space = '\0';
     double value = strtod(space + 1, NULL);
-    char *labels = strchr(line, '{');
-    const char *empty = "";
-    if (labels)
-        *labels++ = '\0';
-    else
-        labels = (char *)empty;
+    char *brace = strchr(line, '{');
+    const char *labels = "";
+    if (brace) {
+        *brace = '\0';
+        labels = brace + 1;
+    }
     char a[PC_NAME_MAX], b[PC_NAME_MAX], row[PC_NAME_MAX * 2 + 4];
     if (strcmp(line, "percore_build_info") == 0) {
         label(labels, "version", f->version, sizeof f->version);
@@ -169,9 +170,8 @@ static void take_line(struct facts *f, char *line)
 
 /* ---- printing ----------------------------------------------------------- */
 
-static void print_table(FILE *out, const char *first,
-                        const struct column *cols, unsigned ncols,
-                        const struct table *t, bool total)
+static void print_table(FILE *out, const char *first, const struct column *cols,
+                        unsigned ncols, const struct table *t, bool total)
 {
     int width[NWCOLS + 1];
     char cell[32];
@@ -217,7 +217,7 @@ int pc_stats_print(const struct pc_config *cfg, FILE *out)
             m = &cfg->listeners[i];
     if (!m) {
         fprintf(stderr, "percored: --stats needs a listener with protocol = "
-                "metrics in the config\n");
+                        "metrics in the config\n");
         return 1;
     }
     char err[PC_ERR_MAX];
@@ -234,7 +234,9 @@ int pc_stats_print(const struct pc_config *cfg, FILE *out)
         free(text);
         return 1;
     }
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save))
         take_line(f, line);
     free(text);
     double up = pc_metrics_now() - f->start;

@@ -82,6 +82,7 @@ _Static_assert(sizeof(struct pc_conn) <= 128, "see struct pc_conn");
 #define PC_CUT_LINGER 5.0
 
 struct pc_worker {
+    struct pc_stats stats;      /* any thread reads; first: whole lines */
     unsigned id, count;
     int cpu;
     struct pc_server *srv;
@@ -114,7 +115,6 @@ struct pc_worker {
     uint64_t exhausted_burst;   /* EMFILE drops since the last good accept */
     bool draining;
     bool drained;               /* counted in srv->workers_drained */
-    struct pc_stats stats;      /* any thread reads */
     int arena;                  /* its jemalloc arena, -1 if none */
     /* Module metrics (core/module_metrics.c), newest first: the worker
      * pushes with a release store, any thread reads after an acquire
