@@ -13,6 +13,7 @@
 #include "core/listener.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "core/stats_cli.h"
 #include "workers/backend.h"
 
 static void usage(FILE *out)
@@ -39,62 +40,14 @@ static void usage(FILE *out)
 "      --log-level err|warning|notice|info|debug\n"
 "  -s, --set SECTION.KEY=VALUE   any config key: server.max_connections=1000,\n"
 "                             echo.idle_timeout=30 (SECTION = listener name)\n"
-"      --stats                print the running server's metrics (needs a\n"
-"                             metrics listener in the config) and exit\n"
+"      --stats                print the running server's statistics, a row a\n"
+"                             worker and a row a listener (needs a metrics\n"
+"                             listener in the config) and exit\n"
 "  -h, --help                 this help\n"
 "  -V, --version              the version\n"
 "\n"
 "Signals: TERM/INT drain and stop, HUP reloads, USR1 logs statistics.\n"
 "Docs: docs/operations.md\n", backends);
-}
-
-/* --stats: ask the metrics listener of this config and print its text. */
-static int print_stats(const struct pc_config *cfg)
-{
-    const struct pc_listener_config *m = NULL;
-    for (unsigned i = 0; i < cfg->nlisteners && !m; i++)
-        if (strcmp(cfg->listeners[i].protocol, "metrics") == 0)
-            m = &cfg->listeners[i];
-    if (!m) {
-        fprintf(stderr, "percored: --stats needs a listener with protocol = "
-                "metrics in the config\n");
-        return 1;
-    }
-    char err[PC_ERR_MAX];
-    struct pc_sockaddr a;
-    if (pc_listen_parse(m->listen, &a, err, sizeof err) < 0) {
-        fprintf(stderr, "percored: %s\n", err);
-        return 1;
-    }
-    int fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a.ss, a.len) < 0) {
-        fprintf(stderr, "percored: cannot reach the metrics listener at %s: "
-                "%s\n", m->listen, strerror(errno));
-        return 1;
-    }
-    const char *req = "GET /metrics HTTP/1.0\r\n\r\n";
-    if (write(fd, req, strlen(req)) < 0)
-        return 1;
-    char buf[65536];
-    ssize_t n;
-    bool body = false;
-    size_t seen = 0;
-    while ((n = read(fd, buf, sizeof buf)) > 0) {
-        char *p = buf;
-        if (!body) {
-            char *end = memmem(buf, (size_t)n, "\r\n\r\n", 4);
-            if (!end) {
-                seen += (size_t)n;
-                continue;
-            }
-            body = true;
-            p = end + 4;
-        }
-        fwrite(p, 1, (size_t)(buf + n - p), stdout);
-    }
-    close(fd);
-    (void)seen;
-    return body ? 0 : 1;
 }
 
 /* -t: everything pc_config_load checked, plus the listen addresses. */
@@ -205,7 +158,8 @@ int main(int argc, char **argv)
         return 1;
     }
     if (stats || test) {
-        int status = stats ? print_stats(cfg) : check_config(cfg, file);
+        int status = stats ? pc_stats_print(cfg, stdout)
+                           : check_config(cfg, file);
         pc_config_free(cfg);
         free(cfg);
         return status;

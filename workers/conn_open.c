@@ -29,7 +29,7 @@ static void refuse(struct pc_service *s, int fd)
         (void)r;
     }
     close(fd);
-    PC_STAT_ADD(s->w, refused, 1);
+    PC_LSTAT_ADD(s, refused, 1);
 }
 
 /* Ends a handshake that is still running, or, when it already failed
@@ -107,7 +107,7 @@ void pc_conn_adopt(struct pc_service *s, int fd)
     }
     pc_conn_list_append(c);
     ev_io_start(w->loop, &c->io);
-    PC_STAT_ADD(w, accepted, 1);
+    PC_LSTAT_ADD(s, accepted, 1);
     PC_STAT_ADD(w, connections, 1);
     if (tls)
         pc_tls_readable(c); /* the ClientHello may be here already */

@@ -75,7 +75,7 @@ static void test_good_file_and_overrides(void **state)
         "balance = least-connections\nlog_level = debug\n\n"
         "[listener front]\nlisten = [::]:7100\nprotocol = echo\n"
         "max_output = 2M\nidle_timeout = 1.5\nflush_delay = 5ms\n"
-        "[listener admin]\nlisten = 127.0.0.1:9100\nprotocol = metrics\n"
+        "[listener admin]\nlisten = 127.0.0.1:7009\nprotocol = metrics\n"
         "distribution = reuseport\n");
     struct pc_config_overrides ov = {.nset = 2,
                                      .set = {"server.workers=5",
