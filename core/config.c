@@ -224,6 +224,7 @@ static int interpret(struct pc_config *cfg, struct raw_list *raw, char *err,
                      size_t errlen)
 {
     int r;
+    const char *mods_where = "built-in default";
     /* Server keys first: modules must be loaded before listeners are read. */
     for (size_t i = 0; i < raw->n; i++) {
         struct raw_entry *e = &raw->v[i];
@@ -239,13 +240,19 @@ static int interpret(struct pc_config *cfg, struct raw_list *raw, char *err,
                             errlen)) < 0)
             return r;
         e->used = true;
+        if (strcmp(e->key, "modules") == 0)
+            mods_where = e->where;
     }
     char mods[sizeof cfg->modules];
     snprintf(mods, sizeof mods, "%s", cfg->modules);
     for (char *save, *m = strtok_r(mods, " \t,", &save); m;
          m = strtok_r(NULL, " \t,", &save))
-        if ((r = pc_proto_load(m, err, errlen)) < 0)
+        if ((r = pc_proto_load(m, err, errlen)) < 0) {
+            char why[PC_ERR_MAX / 2];
+            snprintf(why, sizeof why, "%s", err);
+            pc_errf(err, errlen, "%s: [server] modules: %s", mods_where, why);
             return r;
+        }
 
     /* Listener sections and their standard keys. */
     for (size_t i = 0; i < raw->n; i++) {

@@ -492,8 +492,8 @@ static void reload_config(struct pc_server *srv)
     srv->cfg = cfg;
     pc_log_set_level((enum pc_log_level)cfg->log_level);
     pc_server_broadcast_mail(srv, PC_MAIL_RELOAD, cfg);
-    pc_log(PC_LOG_NOTICE, "reloaded %s: limits, timeouts and log level "
-           "applied", srv->config_file ? srv->config_file : "settings");
+    pc_log(PC_LOG_NOTICE, "reloaded %s: limits, timeouts, log level and TLS "
+           "certificates applied", srv->config_file ? srv->config_file : "settings");
 }
 
 void pc_server_reload(struct pc_server *srv)

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,13 +15,22 @@
 #include "core/config_keys.h"
 #include "core/tls_tickets.h"
 
-/* OpenSSL's reason for the last failure, then its queue emptied (it is
- * per thread and would mislead the next caller). */
+/* OpenSSL's reason for a failure, then its queue emptied (it is per
+ * thread and would mislead the next caller). The first error queued is
+ * the cause ("no start line"), later ones only say who noticed it ("PEM
+ * lib"). */
 static const char *openssl_reason(char *buf, size_t size)
 {
-    unsigned long e = ERR_peek_last_error();
+    unsigned long e = ERR_peek_error();
     const char *why = e ? ERR_reason_error_string(e) : NULL;
-    snprintf(buf, size, "%s", why ? why : "unknown OpenSSL error");
+    if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
+        (ERR_GET_REASON(e) == SSL_R_EE_KEY_TOO_SMALL ||
+         ERR_GET_REASON(e) == SSL_R_CA_KEY_TOO_SMALL ||
+         ERR_GET_REASON(e) == SSL_R_CA_MD_TOO_WEAK))
+        snprintf(buf, size, "%s: weaker than OpenSSL's security level "
+                 "allows (RSA needs 2048 bits, no SHA-1)", why);
+    else
+        snprintf(buf, size, "%s", why ? why : "unknown OpenSSL error");
     ERR_clear_error();
     return buf;
 }
@@ -207,12 +217,14 @@ static int load_identity(SSL_CTX *ctx, const struct pc_listener_config *l,
                 openssl_reason(why, sizeof why));
         return -EINVAL;
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1) {
-        pc_errf(err, errlen, "%s: [listener %s] tls_key: %s: %s", l->where,
-                l->name, t->key, openssl_reason(why, sizeof why));
+    if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1 &&
+        ERR_GET_REASON(ERR_peek_error()) != X509_R_KEY_VALUES_MISMATCH) {
+        pc_errf(err, errlen, "%s: [listener %s] tls_key: %s: %s (expected "
+                "a PEM private key)", l->where, l->name, t->key,
+                openssl_reason(why, sizeof why));
         return -EINVAL;
     }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
+    if (ERR_peek_error() || SSL_CTX_check_private_key(ctx) != 1) {
         pc_errf(err, errlen, "%s: [listener %s] tls_key: %s does not belong "
                 "to the certificate in %s (%s)", l->where, l->name, t->key,
                 t->certificate, openssl_reason(why, sizeof why));

@@ -149,7 +149,7 @@ void pc_conn_expire_idle(struct pc_worker *w)
     ev_tstamp now = ev_now(w->loop), next = 0;
     for (unsigned i = 0; i < w->nsvcs; i++) {
         struct pc_service *s = &w->svcs[i];
-        ev_tstamp due[2] = {
+        const ev_tstamp due[2] = {
             expire_list(&s->idle_head, s->cfg->idle_timeout, now, false),
             expire_list(&s->hs_head, s->cfg->tls.handshake_timeout, now,
                         true),

@@ -16,12 +16,12 @@
 
 /* Plaintext per SSL_write: one full record, so a burst of small lines is
  * sealed once, not once per line. */
-#define TLS_RECORD 16384
+#define TLS_RECORD ((size_t)16384)
 /* Encrypted bytes a connection may hold ahead of its socket: enough for
  * the socket to take in one writev, and no more, so a slow reader's
  * output stays in the plaintext queue, where a cut can still drop whole
  * units and shared buffers are not copied. */
-#define TLS_WIRE_AHEAD (64 * 1024)
+#define TLS_WIRE_AHEAD ((size_t)64 * 1024)
 /* Plaintext reads per readable event before other connections' turn. */
 #define TLS_READ_ROUNDS 4
 

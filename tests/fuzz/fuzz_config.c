@@ -136,11 +136,6 @@ static void check_error(const struct input *in, const char *err, size_t cap)
     size_t len = strnlen(err, cap);
     CHECK_ERR(len > 0 && len < cap, err);
     CHECK_ERR(!strchr(err, '\n'), err); /* one line */
-    /* F1: [server] modules = x fails with "module x: cannot load: ...",
-     * naming neither the file and line nor the key. */
-    if (strncmp(err, "module ", 7) == 0 && known(F1_MODULE_ERROR_NAMES_NO_LINE))
-        return;
-
     if (strncmp(err, "--set ", 6) == 0 || strncmp(err, "--listen", 8) == 0)
         return; /* the command line's spec is named */
     size_t pl = strlen(path);

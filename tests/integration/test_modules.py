@@ -74,7 +74,18 @@ class ModuleTest(unittest.TestCase):
     def test_missing_module_file_is_reported(self):
         r = run(["-t", "--set", "server.modules=/nonexistent/mod.so"])
         self.assertEqual(r.returncode, 1)
-        self.assertIn("module /nonexistent/mod.so: cannot load", r.stderr)
+        self.assertIn("--set server.modules: [server] modules: module "
+                      "/nonexistent/mod.so: cannot load", r.stderr)
+
+    def test_module_error_names_the_file_and_line(self):
+        # fuzz_config's F1: the error named neither file nor line.
+        ini = os.path.join(self.dir, "m.ini")
+        with open(ini, "w") as f:
+            f.write("[server]\nworkers = 1\nmodules = /nonexistent/m.so\n")
+        r = run(["-t", "-c", ini])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(f"{ini}:3: [server] modules: module /nonexistent/m.so: "
+                      "cannot load", r.stderr)
 
 
 if __name__ == "__main__":
