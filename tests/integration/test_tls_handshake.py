@@ -394,7 +394,8 @@ class Reload(unittest.TestCase):
             cases = (
                 # a key that is not the certificate's
                 (lambda: self.install("ec_b", key="ec"),
-                 rf"tls_key: {re.escape(self.key)}: key values mismatch"),
+                 rf"tls_key: {re.escape(self.key)} does not belong to the "
+                 rf"certificate in {re.escape(self.cert)} \(key values mismatch\)"),
                 # not PEM at all
                 (lambda: shutil.copyfile(CERTS.path("garbage.pem"), self.cert),
                  rf"tls_certificate: {re.escape(self.cert)}: \S.*"),
@@ -434,7 +435,8 @@ class Reload(unittest.TestCase):
         self.install("ec_b", key="ec")
         r = self.check_config(good)
         self.assertNotEqual(r.returncode, 0)
-        self.assertIn(f"tls_key: {self.key}: key values mismatch", r.stderr)
+        self.assertIn(f"tls_key: {self.key} does not belong to the certificate "
+                      f"in {self.cert} (key values mismatch)", r.stderr)
         missing = os.path.join(self.dir, "nowhere.pem")
         r = self.check_config(dict(good, tls_certificate=missing))
         self.assertNotEqual(r.returncode, 0)
