@@ -448,6 +448,7 @@ class CleanClose(unittest.TestCase):
             idle.close()
             self.assertEqual(srv.proc.wait(30 * SLOW), 0, srv.output())
             self.assertIn("drain timeout", srv.output())
+            self.assertNotRegex(srv.output(), r"Sanitizer|runtime error:")
 
 
     def test_an_idle_timeout_closes_without_close_notify(self):

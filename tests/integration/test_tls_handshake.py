@@ -14,6 +14,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import unittest
 
 from percored import SLOW, run, wait_for
@@ -266,6 +267,61 @@ class HandshakeBound(unittest.TestCase):
                                             srv.output())), 3)
             for s in stalled:
                 s.close()
+
+
+class KeyUpdate(unittest.TestCase):
+    def test_tls13_key_updates_mid_stream(self):
+        """openssl s_client's `k` (KeyUpdate, no answer wanted) and `K`
+        (update_requested: the server must send its own KeyUpdate before
+        its next data) between echoed lines; each line still comes back."""
+        with TlsServer([("echo", "echo", tls_keys(CERTS))], workers=1) as srv:
+            # stdout on a pty: s_client's -msg lines go through stdio,
+            # which a pipe would hold back until exit
+            master, slave = os.openpty()
+            p = subprocess.Popen(
+                [OPENSSL, "s_client", "-connect",
+                 f"127.0.0.1:{srv.ports['echo']}", "-tls1_3", "-CAfile",
+                 CERTS.trust, "-verify_return_error", "-msg"],
+                stdin=subprocess.PIPE, stdout=slave,
+                stderr=subprocess.DEVNULL)
+            os.close(slave)
+            lines = []
+
+            def read():
+                rest = b""
+                while True:
+                    try:
+                        chunk = os.read(master, 65536)
+                    except OSError:  # EIO: s_client is gone
+                        return
+                    if not chunk:
+                        return
+                    rest += chunk
+                    *done, rest = rest.split(b"\n")
+                    lines.extend(x.decode("latin-1").rstrip("\r") for x in done)
+            reader = threading.Thread(target=read, daemon=True)
+            reader.start()
+            sent_update = ">>> TLS 1.3, Handshake [length 0005], KeyUpdate"
+            got_update = "<<< TLS 1.3, Handshake [length 0005], KeyUpdate"
+            try:
+                for typed, want, count in (("before", "before", 1),
+                                           ("k", sent_update, 1),
+                                           ("middle", "middle", 1),
+                                           ("K", sent_update, 2),
+                                           ("after", "after", 1)):
+                    p.stdin.write(typed.encode() + b"\n")
+                    p.stdin.flush()
+                    wait_for(lambda: lines.count(want) >= count,
+                             what=f"{want!r} after {typed!r}")
+                # RFC 8446 4.6.3: the answer to update_requested comes
+                # before the server's next application data
+                self.assertEqual(lines.count(got_update), 1, lines[-20:])
+                self.assertLess(lines.index(got_update), lines.index("after"))
+            finally:
+                p.terminate()
+                p.wait(10 * SLOW)
+                reader.join(10 * SLOW)
+                os.close(master)
 
 
 class Resumption(unittest.TestCase):
