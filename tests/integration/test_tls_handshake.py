@@ -360,6 +360,39 @@ class Resumption(unittest.TestCase):
                     self.assertFalse(s3.session_reused)
 
 
+    def test_concurrent_handshakes_and_resumptions_on_4_workers(self):
+        """32 clients at once (TLS 1.2 and 1.3), each 5 connections in a
+        row resuming the last one's session: the shared context and the
+        ticket keys under concurrent use (the TSan run is the point)."""
+        with TlsServer([("echo", "echo", tls_keys(CERTS)),
+                        ("metrics", "metrics", {})], workers=4) as srv:
+            errors = []
+
+            def client(i):
+                try:
+                    ctx = client_context(CERTS, version=V13 if i % 2 else V12)
+                    session = None
+                    for k in range(5):
+                        with tls_connect(ctx, srv.ports["echo"], session=session,
+                                         timeout=60) as s:
+                            echo_check(s, os.urandom(3000))
+                            if k:
+                                assert s.session_reused, f"client {i}: {k}"
+                            session = s.session
+                except Exception as e:  # reported below
+                    errors.append(f"client {i}: {e!r}")
+            threads = [threading.Thread(target=client, args=(i,))
+                       for i in range(32)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120 * SLOW)
+            self.assertEqual(errors, [])
+            self.assertEqual(srv.total("percore_tls_handshakes_total"), 160)
+            self.assertEqual(srv.total("percore_tls_resumed_total"), 128)
+            self.assertEqual(sum(srv.failures().values()), 0)
+
+
 class Alpn(unittest.TestCase):
     def test_alpn_choice_and_no_alpn(self):
         with TlsServer([("alpn", "echo", tls_keys(
@@ -442,6 +475,38 @@ class Reload(unittest.TestCase):
             text = subprocess.run([OPENSSL, "x509", "-noout", "-serial"],
                                   input=pem, capture_output=True).stdout
             self.assertEqual(text.strip(), b"serial=%X" % SERIAL_B)
+
+    def test_a_handshake_running_across_a_reload_finishes_on_its_context(self):
+        with TlsServer([("tls", "echo", {"tls_certificate": self.cert,
+                                         "tls_key": self.key})]) as srv:
+            ctx = client_context(CERTS, version=V13)
+            inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+            tls = ctx.wrap_bio(inc, out, server_hostname="127.0.0.1")
+            raw = raw_connect(srv.ports["tls"])
+            self.addCleanup(raw.close)
+            while True:  # up to the server's Finished (with certificate A)
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    raw.sendall(out.read())
+                    inc.write(raw.recv(65536))
+            self.install("ec_b")
+            srv.reload("reloaded")
+            self.assertEqual(self.serial(srv), SERIAL_B)
+            tls.write(b"finished after the reload")
+            raw.sendall(out.read())  # our Finished, then data
+            got = b""
+            while len(got) < 25:
+                try:
+                    got += tls.read(100)
+                except ssl.SSLWantReadError:
+                    chunk = raw.recv(65536)
+                    self.assertTrue(chunk, "closed")
+                    inc.write(chunk)
+            self.assertEqual(got, b"finished after the reload")
+            self.assertEqual(int(tls.getpeercert()["serialNumber"], 16), SERIAL_A)
+            raw.close()
 
     def test_a_bad_new_file_refuses_the_reload(self):
         with TlsServer([("tls", "echo", {"tls_certificate": self.cert,
