@@ -136,10 +136,12 @@ static ev_tstamp expire_list(struct pc_conn *const *head, double timeout,
     if (timeout <= 0)
         return 0;
     while (*head && (*head)->last_active + timeout <= now) {
-        if (handshakes)
+        if (handshakes) {
             end_handshake(*head, PC_TLS_FAIL_TIMEOUT);
-        else
+        } else {
+            pc_tls_notify_now(*head); /* TLS: a clean close_notify */
             pc_conn_kill(*head, PC_CLOSE_IDLE);
+        }
     }
     return *head ? (*head)->last_active + timeout : 0;
 }

@@ -411,6 +411,19 @@ static int encrypt_some(struct pc_conn *c, struct pc_tls_conn *t)
     return 0;
 }
 
+void pc_tls_notify_now(struct pc_conn *c)
+{
+    struct pc_tls_conn *t = pc_tls_of(c);
+    if (!t || t->notified || (c->flags & (PC_CONN_HANDSHAKE | PC_CONN_DEAD)))
+        return;
+    ERR_clear_error();
+    (void)SSL_shutdown(t->ssl);
+    ERR_clear_error();
+    t->notified = true;
+    /* One try, without waiting: the socket of an idle peer has room. */
+    (void)pc_outq_flush(&t->wire, c->io.fd);
+}
+
 long pc_tls_flush(struct pc_conn *c)
 {
     struct pc_tls_conn *t = pc_tls_of(c);

@@ -192,7 +192,7 @@ class TlsServer(Percored):
 
     def failures(self):
         """percore_tls_handshake_failures_total by reason, summed over the
-        workers."""
+        listeners."""
         out = {}
         for (metric, labels), v in self.metrics().items():
             if metric == "percore_tls_handshake_failures_total":
