@@ -1,6 +1,7 @@
 /* percored: command line, config check, and the server's life. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -166,6 +167,7 @@ int main(int argc, char **argv)
     }
 
     static struct pc_server srv;
+    (void)pthread_setname_np(pthread_self(), "pc-main");
     if (pc_server_start(&srv, cfg) < 0) {
         pc_config_free(cfg);
         free(cfg);

@@ -143,6 +143,11 @@ int pc_server_start(struct pc_server *srv, struct pc_config *cfg)
         return r;
     }
     srv->nworkers = worker_count(cfg);
+    unsigned cpus = pc_cpus_usable("/sys/fs/cgroup", "/proc/self/cgroup");
+    if (srv->nworkers > cpus)
+        pc_log(PC_LOG_WARN, "%u workers on %u usable CPUs: workers share "
+               "CPUs (pinned round-robin), so some wait for others; "
+               "workers = auto gives one a CPU", srv->nworkers, cpus);
     struct pc_activation act;
     if ((r = pc_activation_collect(&act, err, sizeof err)) < 0) {
         pc_log(PC_LOG_ERR, "%s", err);

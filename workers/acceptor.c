@@ -115,6 +115,7 @@ static void stop_cb(struct ev_loop *loop, ev_async *w, int revents)
 static void *acceptor_main(void *arg)
 {
     struct pc_acceptor *a = arg;
+    (void)pthread_setname_np(pthread_self(), "pc-acceptor");
     ev_run(a->loop, 0);
     return NULL;
 }

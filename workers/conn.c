@@ -210,6 +210,8 @@ static void finish(struct pc_conn *c)
         for (int i = 0; i < 4 && read(c->io.fd, w->scratch,
                                       w->scratch_size) > 0; i++)
             ;
+    if (pc_conn_log_on())
+        pc_conn_log_close(c, why);
     pc_tls_free(c);
     close(c->io.fd);
     size_t before = c->out.bytes;
