@@ -1,8 +1,8 @@
 /* percored: command line, config check, and the server's life. */
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +80,44 @@ static int check_config(const struct pc_config *cfg, const char *file)
     printf("percored: configuration %s is valid (%u listeners)\n",
            file ? file : "(built-in defaults)", cfg->nlisteners);
     return 0;
+}
+
+/* The pid file appears whole or not at all (written aside, then renamed
+ * over), so `kill $(cat FILE)` never reads half a number. */
+static int write_pid_file(const char *path)
+{
+    char tmp[PC_ADDR_MAX + 32];
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    int e = f ? 0 : errno;
+    if (f && (fprintf(f, "%ld\n", (long)getpid()) < 0 || fflush(f) != 0 ||
+              fsync(fileno(f)) != 0))
+        e = errno ? errno : EIO;
+    if (f && fclose(f) != 0 && !e)
+        e = errno;
+    if (!e && rename(tmp, path) != 0)
+        e = errno;
+    if (e) {
+        (void)unlink(tmp);
+        pc_log(PC_LOG_ERR, "pid_file %s: %s", path, strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+/* Removed only if it is still ours: a second percored started on the
+ * same file owns it now. */
+static void remove_pid_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    long pid = 0;
+    if (!f)
+        return;
+    if (fscanf(f, "%ld", &pid) != 1)
+        pid = 0;
+    fclose(f);
+    if (pid == (long)getpid())
+        (void)unlink(path);
 }
 
 int main(int argc, char **argv)
@@ -168,12 +206,26 @@ int main(int argc, char **argv)
 
     static struct pc_server srv;
     (void)pthread_setname_np(pthread_self(), "pc-main");
+    /* Written before the start, so a failing start can still say why;
+     * the config is freed by pc_server_run, so the path is kept here. */
+    char pid_file[sizeof cfg->pid_file];
+    snprintf(pid_file, sizeof pid_file, "%s", cfg->pid_file);
+    if (*pid_file && write_pid_file(pid_file) < 0) {
+        pc_config_free(cfg);
+        free(cfg);
+        return 1;
+    }
     if (pc_server_start(&srv, cfg) < 0) {
+        if (*pid_file)
+            remove_pid_file(pid_file);
         pc_config_free(cfg);
         free(cfg);
         return 1;
     }
     srv.config_file = file;
     srv.overrides = &ov;
-    return pc_server_run(&srv); /* frees the config */
+    int status = pc_server_run(&srv); /* frees the config */
+    if (*pid_file)
+        remove_pid_file(pid_file);
+    return status;
 }

@@ -301,6 +301,8 @@ static void report_restart_needed(const struct pc_config *old,
         pc_log(PC_LOG_WARN, "reload: distribution changed: needs a restart");
     if (strcmp(old->modules, new->modules) != 0)
         pc_log(PC_LOG_WARN, "reload: 'modules' changed: needs a restart");
+    if (strcmp(old->pid_file, new->pid_file) != 0)
+        pc_log(PC_LOG_WARN, "reload: 'pid_file' changed: needs a restart");
 }
 
 /* Workers find a listener's settings by its index, so a reload needs the

@@ -4,12 +4,13 @@ why, closed with reason and byte counts), thread names for top -H, perf
 and gdb, and a warning when workers outnumber the CPUs."""
 
 import os
-import re
-import socket
+import subprocess
+import tempfile
 import time
 import unittest
 
-from percored import Percored, recv_exactly, wait_for
+from percored import (BINARY, SLOW, Percored, free_port, recv_exactly,
+                      wait_for)
 
 
 class ConnectionLines(unittest.TestCase):
@@ -43,6 +44,26 @@ class ConnectionLines(unittest.TestCase):
                 recv_exactly(s, 2)
             time.sleep(0.2)
             self.assertNotIn("accepted from", srv.output())
+
+
+class PidFile(unittest.TestCase):
+    def test_written_at_start_and_removed_at_exit(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "percored.pid")
+            srv = Percored("--set", f"server.pid_file={path}", workers=1)
+            with srv:
+                with open(path) as f:
+                    self.assertEqual(f.read(), f"{srv.proc.pid}\n")
+                self.assertEqual(os.listdir(d), ["percored.pid"])  # no temp
+            self.assertFalse(os.path.exists(path))
+
+    def test_an_unwritable_place_stops_the_start(self):
+        r = subprocess.run([BINARY, "--listen", f"echo@127.0.0.1:{free_port()}",
+                            "--set", "server.pid_file=/nonexistent/p.pid"],
+                           capture_output=True, text=True, timeout=30 * SLOW)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("pid_file /nonexistent/p.pid: No such file or directory",
+                      r.stderr)
 
 
 class Threads(unittest.TestCase):
