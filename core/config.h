@@ -80,6 +80,7 @@ struct pc_listener_config {
 };
 
 struct pc_config {
+    uint64_t generation;        /* 0 at start, then one more each reload */
     char file[PC_ADDR_MAX];     /* "" when running on built-in defaults */
     int64_t workers;            /* 0 = one per usable CPU */
     int distribution;           /* default for listeners */
