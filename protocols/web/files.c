@@ -153,7 +153,6 @@ static void serve_page(struct web_conn *wc, struct web_worker *ww)
 static int open_file(struct web_worker *ww, const char *rel, struct stat *st,
                      bool *index_html)
 {
-    char index[WEB_PATH_MAX + 16];
     int fd = open_beneath(ww->root_fd, *rel ? rel : ".");
     if (fd >= 0 && fstat(fd, st) < 0) {
         close(fd);
@@ -161,6 +160,7 @@ static int open_file(struct web_worker *ww, const char *rel, struct stat *st,
     }
     *index_html = fd >= 0 && S_ISDIR(st->st_mode);
     if (*index_html) {
+        char index[WEB_PATH_MAX + 16];
         close(fd);
         snprintf(index, sizeof index, "%s%sindex.html", rel,
                  !*rel || rel[strlen(rel) - 1] == '/' ? "" : "/");

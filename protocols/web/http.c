@@ -139,7 +139,7 @@ static size_t head_length(const char *d, size_t n)
         p++;
         if (p < end && *p == '\n')
             return (size_t)(p + 1 - d);
-        if (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
+        if (p + 1 < end && p[0] == '\r' && p[1] == '\n')
             return (size_t)(p + 2 - d);
     }
     return 0;

@@ -35,11 +35,11 @@ static json_t *text_json(const char *s, size_t n)
         size_t len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2
                    : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4
                    : 0;
-        bool ok = len && c != 0 && i + len <= n;
-        for (size_t m = 1; ok && m < len; m++)
-            ok = ((unsigned char)s[i + m] & 0xc0) == 0x80;
+        bool valid = len && c != 0 && i + len <= n;
+        for (size_t m = 1; valid && m < len; m++)
+            valid = ((unsigned char)s[i + m] & 0xc0) == 0x80;
         /* Let jansson judge overlong forms and surrogates. */
-        json_t *one = ok ? json_stringn(s + i, len) : NULL;
+        json_t *one = valid ? json_stringn(s + i, len) : NULL;
         if (one) {
             memcpy(out + k, s + i, len);
             k += len;

@@ -180,8 +180,8 @@ static int web_check(const struct pc_section *cfg, char *err, size_t errlen)
     /* A file is queued up to the high watermark, a chunk at a time. */
     int64_t high = pc_section_int(cfg, "high_watermark");
     int64_t out = pc_section_int(cfg, "max_output");
-    if (high + WEB_CHUNK > out) {
-        snprintf(err, errlen, "max_output (%lld) must be at least %d bytes "
+    if (high + (int64_t)WEB_CHUNK > out) {
+        snprintf(err, errlen, "max_output (%lld) must be at least %zu bytes "
                  "above high_watermark (%lld)", (long long)out, WEB_CHUNK,
                  (long long)high);
         return -1;

@@ -16,7 +16,7 @@
 
 #define WEB_PATH_MAX 4096
 #define WEB_ROOMS_MAX 16     /* rooms one browser may be in at once */
-#define WEB_CHUNK (64 * 1024) /* bytes of a file read and queued at once */
+#define WEB_CHUNK ((size_t)64 << 10) /* bytes of a file read and queued */
 
 struct web_options {
     struct room_limits limits;
