@@ -18,7 +18,7 @@ void web_json_error(struct web_conn *wc, const char *what, const char *room,
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    web_json_send(wc, json_pack("{s:s, s:s, s:s, s:s, s:s?}", "type", "error",
+    web_json_send(wc, json_pack("{s:s, s:s, s:s, s:s, s:s*}", "type", "error",
                                 "for", what, "code", code, "text", text,
                                 "room", room));
 }

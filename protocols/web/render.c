@@ -227,7 +227,7 @@ static void web_answer(struct room_user *u, const struct room_answer *a)
         if (a->status != ROOM_OK)
             web_json_error(wc, "msg", NULL, code, "no such nick %s", a->nick);
         else
-            ok(wc, "msg", json_pack("{s:s, s:s?}", "to", a->nick, "away",
+            ok(wc, "msg", json_pack("{s:s, s:s*}", "to", a->nick, "away",
                                     a->text));
         return;
     case ROOM_ANS_NAMES:
