@@ -199,7 +199,7 @@ static int web_worker_init(struct pc_worker *w, const struct pc_section *cfg,
     read_options(&ww->opt, cfg);
     ww->chunk = malloc(WEB_CHUNK);
     ww->root_fd = open_root(ww->opt.root);
-    ww->core = room_core_attach(w, pc_section_service(cfg));
+    ww->core = room_core_attach(w, cfg, &ww->counters);
     if (!ww->chunk || !ww->core || (ww->opt.root[0] && ww->root_fd < 0)) {
         if (ww->opt.root[0] && ww->root_fd < 0)
             pc_log(PC_LOG_ERR, "web: cannot open root %s: %s", ww->opt.root,

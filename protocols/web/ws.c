@@ -281,7 +281,7 @@ static int ws_open(struct web_conn *wc)
         return -1;
     wslay_event_config_set_max_recv_msg_length(wc->ws, ww->opt.max_message);
     if (room_user_open(&wc->u, ww->core, wc->http.c, &web_face,
-                       &ww->opt.limits) < 0)
+                       &ww->opt.limits, &ww->counters) < 0)
         return -1;
     snprintf(wc->u.user, sizeof wc->u.user, "web");
     pc_timer_init(&wc->ping, ping_cb, wc);
