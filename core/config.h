@@ -125,6 +125,9 @@ int pc_parse_bool(const char *text, bool *out);
 
 /* Looks up a protocol by name among built-in and loaded modules. */
 const struct pc_proto *pc_proto_find(const char *name);
+/* The i-th protocol linked into percored, or NULL past the last: what the
+ * man page generator lists (deploy/man/ini_man.c). */
+const struct pc_proto *pc_proto_builtin(unsigned i);
 /* dlopen()s a module, checks its ABI and registers it. */
 int pc_proto_load(const char *path, char *err, size_t errlen);
 

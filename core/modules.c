@@ -31,6 +31,11 @@ const struct pc_proto *pc_proto_find(const char *name)
     return NULL;
 }
 
+const struct pc_proto *pc_proto_builtin(unsigned i)
+{
+    return i < sizeof builtin / sizeof *builtin ? builtin[i] : NULL;
+}
+
 int pc_proto_load(const char *path, char *err, size_t errlen)
 {
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
