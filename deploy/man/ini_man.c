@@ -41,6 +41,9 @@ static const struct key_help help[] = {
     {"server", "modules", "Protocol modules to load: absolute paths of "
      "shared objects, separated by spaces. Packaged modules live in "
      "/usr/lib/percore/modules. Needs a restart."},
+    {"server", "pid_file", "A file the process id is written to, atomically, "
+     "before the start, and removed at exit; empty: none. The systemd unit "
+     "needs none. Needs a restart."},
     {"listener", "listen", "HOST:PORT, [IPv6]:PORT, *:PORT (every IPv4 and "
      "IPv6 address) or unix:/path. Required. Needs a restart."},
     {"listener", "protocol", "The protocol module serving this listener: a "
