@@ -120,6 +120,9 @@ static void begin_drain(struct pc_worker *w)
         pc_worker_check_drained(w);
         return;
     }
+    /* From now, not from the loop's cached time, which is as old as the
+     * callback that got us here (mail handling can take a while). */
+    ev_now_update(w->loop);
     ev_timer_set(&w->drain_timer, w->cfg->drain_timeout, 0.);
     ev_timer_start(w->loop, &w->drain_timer);
 }
@@ -201,16 +204,18 @@ static void doorbell_cb(struct ev_loop *loop, ev_async *a, int revents)
 #ifdef PC_FAULT_HOOKS
     fault_check(w);
 #endif
-    /* ev_async merges rings: take until empty so no mail waits for a ring
-     * that was merged into this one. A ring with no mail is the watchdog
+    /* One take per ring: a push rings only when it finds the box empty,
+     * and the take empties it, so mail pushed after the take rings again
+     * (libev clears the async before calling back). Taking until empty
+     * instead let a flood from another worker keep this one here, its
+     * sockets and timers waiting. A ring with no mail is the watchdog
      * asking for proof of life: waking up moves the loop counter. */
-    struct pc_mail *m;
-    while ((m = pc_mailbox_take(&w->mailbox)))
-        while (m) {
-            struct pc_mail *next = m->next;
-            handle_mail(w, m);
-            m = next;
-        }
+    struct pc_mail *m = pc_mailbox_take(&w->mailbox);
+    while (m) {
+        struct pc_mail *next = m->next;
+        handle_mail(w, m);
+        m = next;
+    }
 }
 
 void pc_worker_send(struct pc_worker *w, struct pc_mail *m)
