@@ -16,9 +16,11 @@ import os
 import random
 import re
 import select
+import shutil
 import signal
 import socket
 import struct
+import tempfile
 import threading
 import time
 import unittest
@@ -27,8 +29,10 @@ from percored import SLOW, Percored, wait_for
 from test_backends import offered_backends
 from test_echo import echo_many
 from test_lifecycle import check_fd_exhaustion
+from test_modules import build_module
 from test_shutdown_units import LINE, Reader, chat_member, talk
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 DISTRIBUTIONS = ("reuseport", "acceptor")
 IDLE = 0.4 * SLOW  # idle_timeout of the `idle` listener, seconds
 # One server shape for every test: `echo` with the defaults, `idle` with a
@@ -39,13 +43,13 @@ RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close sends a RST
 
 
 @contextlib.contextmanager
-def serving(backend, distribution, *extra, **kw):
-    """A percored on `backend` in `distribution` mode with LISTENERS; the
-    stop at the end checks exit status 0 and no sanitizer report."""
+def serving(backend, distribution, *extra, listeners=LISTENERS):
+    """A percored on `backend` in `distribution` mode with `listeners`;
+    the stop at the end checks exit status 0 and no sanitizer report."""
     with Percored("--backend", backend, "--distribution", distribution,
                   "--set", f"idle.idle_timeout={IDLE}",
                   "--set", "small.sndbuf=4K", "--set", "chat.flood_rate=0",
-                  *extra, listeners=LISTENERS, workers=2, **kw) as srv:
+                  *extra, listeners=listeners, workers=2) as srv:
         used = re.search(r"running: \d+ workers, backend (\S+)",
                          srv.output()).group(1)
         assert backend in ("auto", used), (backend, used)
@@ -112,10 +116,10 @@ def read_to_end(s):
     return bytes(got)
 
 
-def stream_echo(port, data, half_close=False):
+def stream_echo(port, data, half_close=False, rcvbuf=None):
     """Writes `data` from one thread while reading its echo in this one;
     with half_close, shuts down writing after it and reads to EOF."""
-    s = client(port)
+    s = client(port, rcvbuf)
 
     def write():
         s.sendall(data)
@@ -264,6 +268,10 @@ class Faults(unittest.TestCase):
             self.assertEqual(lines[-1], "*** disconnected: sendq exceeded")
             for text in lines[:-1]:
                 self.assertRegex(text, rf"^(\S+: \d+ {LINE}|\*\*\* .*|OK .*)$")
+            # Its own last line, relayed through the room's home worker,
+            # has come back before its EOF closes it.
+            last = f": {count - 1} {LINE}\n".encode()
+            wait_for(lambda: last in hearer.data, what="the last line")
             hearer.sock.shutdown(socket.SHUT_WR)
             hearer.join(30 * SLOW)
             heard = re.findall(rf": (\d+) {LINE}\n".encode(), hearer.data)
@@ -323,14 +331,18 @@ class Faults(unittest.TestCase):
             before = srv.total("percore_writes")
             payloads = [os.urandom(size) for size in (3 << 20, 1 << 20,
                                                       100000)]
-            streams = [Background(stream_echo, srv.ports["small"], p)
-                       for p in payloads]
+            # A 16 KiB receive window in front of the 4 KiB send buffer
+            # (8 KiB: the kernel doubles it) keeps the server's socket
+            # full, so its 64 KiB echoes leave in partial writes.
+            streams = [Background(stream_echo, srv.ports["small"], p, False,
+                                  16384) for p in payloads]
             for i, (c, p) in enumerate(zip(streams, payloads)):
                 self.assertEqual(c.outcome(), p, f"stream {i}")
-            # A 4 KiB SO_SNDBUF (the kernel doubles it) takes at most
-            # about 8 KiB a write: the echo left in many partial writes.
+            # A write that fills the socket ends a flush, so partial writes
+            # show as more flushes than 64 KiB reads (about 8 times here;
+            # as many as reads with the default buffers).
             writes = srv.total("percore_writes") - before
-            self.assertGreater(writes, sum(map(len, payloads)) // 65536)
+            self.assertGreater(writes, 2 * sum(map(len, payloads)) // 65536)
             self.assertServing(srv, "small")
 
     # ---- signals under load -------------------------------------------
@@ -359,9 +371,12 @@ class Faults(unittest.TestCase):
             endless = [Background(self.endless_echo, client(port), stop)
                        for _ in range(4)]
             stopping = threading.Event()
-            finishers = [Background(self.short_job, client(port), i,
-                                    stopping) for i in range(6)]
+            halfway = [threading.Event() for _ in range(6)]
+            finishers = [Background(self.short_job, client(port), i, h,
+                                    stopping) for i, h in enumerate(halfway)]
             time.sleep(0.2 * SLOW)  # under load
+            for h in halfway:  # accepted and served: not in the backlog
+                self.assertTrue(h.wait(30 * SLOW))
             srv.signal(signal.SIGTERM)
             wait_for(lambda: "stopping" in srv.output(), what="stopping")
             stopping.set()
@@ -393,12 +408,13 @@ class Faults(unittest.TestCase):
             self.assertIn("drain timeout: closing", out)
 
     @staticmethod
-    def short_job(s, i, stopping):
+    def short_job(s, i, halfway, stopping):
         """20 messages, each echoed before the next; the last 10 once the
         server is `stopping`, so they are served by the drain."""
         sent, got = bytearray(), bytearray()
         for k in range(20):
             if k == 10:
+                halfway.set()
                 assert stopping.wait(30 * SLOW), "never stopping"
             msg = b"%d:%d;" % (i, k) * 40
             s.sendall(msg)
@@ -452,6 +468,124 @@ class Faults(unittest.TestCase):
             self.assertIn("stats:", out)
             self.assertServing(srv)
             self.assertServing(srv, "small")
+
+
+class Reaper(unittest.TestCase):
+    """A module (reaper.c) that aborts connections from inside callbacks of
+    other connections of its worker: from on_data (kill, cut, its own
+    die) and from on_close (chain), including the close of every
+    connection when the drain times out. Bystanders on an echo listener
+    keep echoing byte-exact; the server exits 0 with no sanitizer report."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.backends = offered_backends()
+        cls.dir = tempfile.mkdtemp()
+        cls.module = build_module(os.path.join(HERE, "reaper.c"), cls.dir)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir)
+
+    def test_aborts_from_callbacks_of_other_connections(self):
+        for backend in self.backends:
+            with self.subTest(backend=backend):
+                self.check(backend)
+
+    def groups(self, srv, per_worker=3):
+        """Connections to the reaper, opened until every worker has
+        `per_worker`: {worker: [Conn]}, each greeted."""
+        by_worker = {}
+        for _ in range(40 * per_worker):
+            if len(by_worker) == 2 and min(map(len, by_worker.values())) \
+                    >= per_worker:
+                return by_worker
+            c = Conn(client(srv.ports["reaper"]))
+            worker = int(c.line().split()[1])
+            by_worker.setdefault(worker, []).append(c)
+        raise AssertionError(f"connections did not reach both workers: "
+                             f"{ {w: len(g) for w, g in by_worker.items()} }")
+
+    def check(self, backend):
+        with serving(backend, "reuseport", "--set",
+                     f"server.modules={self.module}",
+                     "--set", "server.drain_timeout=0.3",
+                     listeners=LISTENERS + (("reaper", "reaper"),)) as srv:
+            others = Background(echo_many, srv.ports["echo"], 20, 10, 4)
+            # kill from on_data: the others end without a goodbye.
+            for actor, *victims in self.groups(srv).values():
+                actor.say("kill")
+                self.assertEqual(actor.line(), f"killed {len(victims)}")
+                for v in victims:
+                    self.assertEqual(v.rest(), b"")
+                actor.say("still")
+                self.assertEqual(actor.line(), "still")
+                actor.close()
+            # cut from on_data: whole units, then the goodbye.
+            for actor, *victims in self.groups(srv).values():
+                victims[0].say("pending")  # output in flight when cut
+                self.assertEqual(victims[0].line(), "pending")
+                actor.say("cut")
+                self.assertEqual(actor.line(), f"cut {len(victims)}")
+                for v in victims:
+                    self.assertEqual(v.rest(), b"bye\n")
+                actor.close()
+            # die: itself, from its own on_data; the rest of its worker is
+            # untouched. chain: its on_close (its peer's FIN) aborts them.
+            for actor, *victims in self.groups(srv).values():
+                actor.say("die")
+                self.assertEqual(actor.rest(), b"bye\n")
+                chained = victims.pop()
+                chained.say("chain")
+                self.assertEqual(chained.line(), "chained")
+                for v in victims:
+                    v.say("alive")
+                    self.assertEqual(v.line(), "alive")
+                chained.sock.shutdown(socket.SHUT_WR)
+                self.assertEqual(chained.rest(), b"")
+                for v in victims:
+                    self.assertEqual(v.rest(), b"bye\n")
+            self.assertGreater(others.outcome(), 0)
+            settled(srv)
+            # The drain times out on connections that all chain: each
+            # close aborts the rest, while the framework closes them all.
+            final = [c for g in self.groups(srv, 4).values() for c in g]
+            for c in final:
+                c.say("chain")
+                self.assertEqual(c.line(), "chained")
+            srv.signal(signal.SIGTERM)
+            for c in final:
+                self.assertIn(c.rest(), (b"", b"bye\n"))
+            out = srv.wait_exit()
+            self.assertIn("drain timeout", out)
+
+
+class Conn:
+    """A line client of the reaper."""
+
+    def __init__(self, sock):
+        self.sock, self.buf = sock, b""
+
+    def say(self, text):
+        self.sock.sendall(text.encode() + b"\n")
+
+    def line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise EOFError(f"closed; had {self.buf!r}")
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line.decode()
+
+    def rest(self):
+        """What is left to read until the server closes, then closed."""
+        rest = self.buf + read_to_end(self.sock)
+        self.sock.close()
+        return rest
+
+    def close(self):
+        self.sock.close()
 
 
 if __name__ == "__main__":
