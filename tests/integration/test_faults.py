@@ -34,7 +34,7 @@ from test_shutdown_units import LINE, Reader, chat_member, talk
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DISTRIBUTIONS = ("reuseport", "acceptor")
-IDLE = 0.4 * SLOW  # idle_timeout of the `idle` listener, seconds
+IDLE = 0.5 * SLOW  # idle_timeout of the `idle` listener, seconds
 # One server shape for every test: `echo` with the defaults, `idle` with a
 # short idle_timeout, `small` with a 4 KiB SO_SNDBUF on accepted sockets.
 LISTENERS = (("echo", "echo"), ("idle", "echo"), ("small", "echo"),
@@ -289,9 +289,10 @@ class Faults(unittest.TestCase):
 
     def check_silent(self, backend, distribution):
         with serving(backend, distribution) as srv:
-            silent = [client(srv.ports["idle"]) for _ in range(10)]
             # One sends half a message and stops (slowloris on echo).
+            silent = [client(srv.ports["idle"])]
             silent[0].sendall(b"half a mess")
+            silent += [client(srv.ports["idle"]) for _ in range(9)]
             active = client(srv.ports["idle"])
             stop = threading.Event()
 
@@ -351,7 +352,7 @@ class Faults(unittest.TestCase):
         self.each(self.check_sigterm, DISTRIBUTIONS)
 
     def check_sigterm(self, backend, distribution):
-        drain = 0.6 * SLOW
+        drain = 1.0 * SLOW
         with serving(backend, distribution,
                      "--set", f"server.drain_timeout={drain}",
                      "--set", "chat.sendq=256M",
@@ -409,14 +410,16 @@ class Faults(unittest.TestCase):
 
     @staticmethod
     def short_job(s, i, halfway, stopping):
-        """20 messages, each echoed before the next; the last 10 once the
-        server is `stopping`, so they are served by the drain."""
+        """10 messages, each echoed before the next; then, once the server
+        is `stopping`, 10 more at once, which the drain must serve."""
         sent, got = bytearray(), bytearray()
-        for k in range(20):
-            if k == 10:
+        for k in range(11):
+            if k < 10:
+                msg = b"%d:%d;" % (i, k) * 40
+            else:
                 halfway.set()
                 assert stopping.wait(30 * SLOW), "never stopping"
-            msg = b"%d:%d;" % (i, k) * 40
+                msg = b"".join(b"%d:%d;" % (i, k) * 40 for k in range(10, 20))
             s.sendall(msg)
             sent += msg
             while len(got) < len(sent):
