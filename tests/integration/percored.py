@@ -91,6 +91,12 @@ class Percored:
     def stop(self, timeout=30):
         """SIGTERM, wait, and check that the process ended cleanly."""
         self.proc.send_signal(signal.SIGTERM)
+        return self.wait_exit(timeout)
+
+    def wait_exit(self, timeout=30):
+        """Waits for a stop already under way (a signal sent, or the last
+        connection drained) and checks that the process ended cleanly:
+        exit status 0, no sanitizer report. Returns the log."""
         try:
             status = self.proc.wait(timeout * SLOW)
         except subprocess.TimeoutExpired:
@@ -141,6 +147,13 @@ class Percored:
         m = self.metrics(name)
         return {dict(k[1])["worker"]: v for k, v in m.items()
                 if k[0] == metric and len(k[1]) == 1}
+
+    def total(self, metric, name="metrics", **labels):
+        """A counter summed over workers (and over the labels not given):
+        total("percore_closed", reason="idle")."""
+        want = set(labels.items())
+        return sum(v for k, v in self.metrics(name).items()
+                   if k[0] == metric and want <= set(k[1]))
 
     def cpu_seconds(self):
         """User + system CPU time the server has used so far."""
