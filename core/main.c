@@ -110,11 +110,17 @@ static int write_pid_file(const char *path)
 static void remove_pid_file(const char *path)
 {
     FILE *f = fopen(path, "r");
+    char line[32];
     long pid = 0;
     if (!f)
         return;
-    if (fscanf(f, "%ld", &pid) != 1)
-        pid = 0;
+    if (fgets(line, sizeof line, f)) {
+        char *end;
+        errno = 0;
+        pid = strtol(line, &end, 10);
+        if (errno || end == line || (*end && *end != '\n'))
+            pid = 0;
+    }
     fclose(f);
     if (pid == (long)getpid())
         (void)unlink(path);

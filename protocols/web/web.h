@@ -12,7 +12,7 @@
 #include <wslay/wslay.h>
 
 #include "protocols/room/room.h"
-#include "protocols/web/http.h"
+#include "protocols/http/http.h"
 
 #define WEB_PATH_MAX 4096
 #define WEB_ROOMS_MAX 16     /* rooms one browser may be in at once */

@@ -1,9 +1,10 @@
 /* HTTP/1.1 for percore modules: request heads parsed by http_parser (the
  * Debian package libhttp-parser-dev), limits on head, URL, headers and
  * body with their statuses, a header timeout against slow clients, and
- * response heads with Date, Content-Length and Connection. Written for
- * the web face and for any module that answers HTTP (the metrics
- * endpoint), so that the project has one request parser.
+ * response heads with Date, Content-Length and Connection. Shared by the
+ * built-in modules that answer HTTP, the web face (protocols/web/) and
+ * the metrics endpoint (protocols/metrics/), so that the project has one
+ * request parser.
  *
  * Use. Embed a struct http_conn in the connection state, http_conn_open
  * it in on_open and http_conn_close it in on_close. In on_data call
@@ -16,8 +17,8 @@
  * in order, because a module answers each before feeding the next.
  *
  * Threads: the connection's worker only, like the connection. */
-#ifndef PC_WEB_HTTP_H
-#define PC_WEB_HTTP_H
+#ifndef PC_HTTP_HTTP_H
+#define PC_HTTP_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -92,6 +93,10 @@ struct http_conn {
     bool in_body;    /* dropping a request's body */
     bool answering;  /* between HTTP_EV_REQUEST and http_done */
     bool closed;     /* an error was answered: nothing more is read */
+    /* Set by the module after http_conn_open: answer an HTTP/1.0 request
+     * with an "HTTP/1.0" status line instead of "HTTP/1.1" (both are
+     * allowed; the metrics endpoint keeps the line its scrapers match). */
+    bool answer_1_0;
 };
 
 enum http_event {
@@ -131,7 +136,8 @@ const char *http_reason(int status);
  * type), Content-Length (unless length is negative: none, for 101 and
  * 304), extra (preformatted "Name: value\r\n" lines, or NULL) and
  * Connection: close when the connection ends after this response
- * (!req->keep_alive, or close). Returns pc_conn_write's result. */
+ * (!req->keep_alive, or close), Connection: keep-alive when an HTTP/1.0
+ * client asked for it and gets it. Returns pc_conn_write's result. */
 int http_head(struct http_conn *h, int status, const char *type,
               int64_t length, const char *extra, bool close);
 /* A whole response: the head, then the body unless the request was a

@@ -3,7 +3,7 @@
  * for us between reads, so the parser's callbacks can point into one
  * buffer and nothing is copied; its size is bounded (max_head) before
  * the parser sees it. */
-#include "protocols/web/http.h"
+#include "protocols/http/http.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -163,6 +163,9 @@ static void start_head(struct http_conn *h)
     if (h->in_head)
         return;
     h->in_head = true;
+    /* The last request is answered: an error refusing this head must
+     * not be shaped by it (a HEAD's missing body, its version). */
+    memset(&h->req, 0, sizeof h->req);
     pc_timer_start(pc_conn_worker(h->c), &h->timer, h->lim->header_timeout);
 }
 
@@ -386,9 +389,11 @@ int http_head(struct http_conn *h, int status, const char *type,
 {
     if (close)
         h->req.keep_alive = false;
+    bool v10 = h->req.major == 1 && h->req.minor == 0;
     char buf[1024];
-    int n = snprintf(buf, sizeof buf, "HTTP/1.1 %d %s\r\nDate: %s\r\n"
-                     "Server: percore/" PC_VERSION "\r\n", status,
+    int n = snprintf(buf, sizeof buf, "HTTP/1.%d %d %s\r\nDate: %s\r\n"
+                     "Server: percore/" PC_VERSION "\r\n",
+                     v10 && h->answer_1_0 ? 0 : 1, status,
                      http_reason(status), date_now());
     if (type)
         n += snprintf(buf + n, sizeof buf - (size_t)n,
@@ -398,6 +403,9 @@ int http_head(struct http_conn *h, int status, const char *type,
                       "Content-Length: %lld\r\n", (long long)length);
     if (!h->req.keep_alive && status != 101)
         n += snprintf(buf + n, sizeof buf - (size_t)n, "Connection: close\r\n");
+    else if (v10 && h->req.keep_alive) /* 1.0 keeps only when told so */
+        n += snprintf(buf + n, sizeof buf - (size_t)n,
+                      "Connection: keep-alive\r\n");
     if (extra)
         n += snprintf(buf + n, sizeof buf - (size_t)n, "%s", extra);
     if (n < 0 || (size_t)n + 2 >= sizeof buf)
