@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocols/room/core.h"
+#include "protocols/room/cluster.h"
 
 /* The key of the core in each worker's pc_worker_slot. */
 static const char core_slot_key = 0;
@@ -26,6 +26,11 @@ struct room_core *room_core_attach(struct pc_worker *w, unsigned service)
         core->id = pc_worker_id(w);
         core->nworkers = pc_worker_count(w);
         core->service = service;
+        const struct pc_section *cluster = pc_cluster_section(w);
+        if (cluster && !(core->cluster = room_cluster_new(core, cluster))) {
+            free(core);
+            return NULL;
+        }
         *slot = core;
     }
     core->faces++;
@@ -36,6 +41,7 @@ void room_core_detach(struct room_core *core)
 {
     if (--core->faces)
         return;
+    room_cluster_free(core->cluster);
     room_homes_fini(core);
     room_nicks_fini(core);
     for (size_t i = 0; i < core->locals.cap; i++)
@@ -95,6 +101,7 @@ static void handle(struct room_core *core, struct room_msg *m)
     case OP_CLAIM_RESULT:
     case OP_RELEASE:
     case OP_TELL:
+    case OP_NICK_LOST:
         room_names_handle(core, m);
         break;
     case OP_INVITE:
@@ -298,6 +305,9 @@ void room_user_guest(struct room_user *u)
     char nick[ROOM_NICK_MAX + 1];
     /* Unique without asking anyone: the number encodes the worker. */
     uint64_t guest = ++core->guests * core->nworkers + core->id;
+    if (core->cluster) /* and unique across nodes, but for a hash clash
+                          (then Redis refuses it and u is renamed again) */
+        guest = guest * 100000 + core->cluster->node_hash % 100000;
     snprintf(nick, sizeof nick, "guest%llu", (unsigned long long)guest);
     room_user_set_nick(u, nick);
     char key[ROOM_NICK_MAX + 1];

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocols/room/core.h"
+#include "protocols/room/cluster.h"
 
 static bool key_eq(const void *value, const void *key)
 {
@@ -80,6 +80,8 @@ static void member_remove(struct room_core *core, struct room_home **room,
     free(mb);
     if (r->members == 0) {
         room_map_del(&core->homes, room_hash_str(r->key), r->key, key_eq);
+        if (core->cluster)
+            cl_room_home_gone(core->cluster, r->key);
         home_free(r);
         *room = NULL;
     }
@@ -91,9 +93,21 @@ static void member_remove(struct room_core *core, struct room_home **room,
  * host), sent once to every worker with members, in the order of the
  * calls. */
 void room_fanout(struct room_core *core, struct room_home *r,
-                   const struct room_msg *by, enum room_event_kind kind,
-                   const char *target, const char *text, size_t len,
-                   uint64_t dedup)
+                 const struct room_msg *by, enum room_event_kind kind,
+                 const char *target, const char *text, size_t len,
+                 uint64_t dedup)
+{
+    if (core->cluster && cl_room_publish(core->cluster, r, by, kind, target,
+                                         text, len, dedup))
+        return; /* shown when Redis has numbered it */
+    room_fanout_at(core, r, by, kind, target, text, len, dedup,
+                   room_now_ms(core));
+}
+
+void room_fanout_at(struct room_core *core, struct room_home *r,
+                    const struct room_msg *by, enum room_event_kind kind,
+                    const char *target, const char *text, size_t len,
+                    uint64_t dedup, int64_t time_ms)
 {
     r->events++;
     struct room_msg *t = room_msg_new(core, OP_EVENT, text, len, NULL, 0);
@@ -108,7 +122,7 @@ void room_fanout(struct room_core *core, struct room_home *r,
     if (target)
         snprintf(t->other, sizeof t->other, "%s", target);
     t->dedup = dedup;
-    t->time_ms = room_now_ms(core);
+    t->time_ms = time_ms;
     size_t size = sizeof *t + len + 2;
     for (unsigned i = 0; i < core->nworkers; i++) {
         if (!r->per_worker[i] || i == core->id)
@@ -237,6 +251,8 @@ static struct room_home *home_create(struct room_core *core,
         free(r);
         return NULL;
     }
+    if (core->cluster)
+        cl_room_home_made(core->cluster, r);
     return r;
 }
 
@@ -271,9 +287,13 @@ static void on_join(struct room_core *core, struct room_msg *m)
         }
         if (!mb) {
             refuse_join(core, m, st == ROOM_OK ? ROOM_NO_MEMORY : st);
-            if (created) /* empty: nobody made it in */
+            if (created) { /* empty: nobody made it in */
                 room_map_del(&core->homes, room_hash_str(r->key), r->key,
-                             key_eq), home_free(r);
+                             key_eq);
+                if (core->cluster)
+                    cl_room_home_gone(core->cluster, r->key);
+                home_free(r);
+            }
             return;
         }
         mb->id = m->id;
