@@ -160,6 +160,9 @@ bool cl_room_publish(struct room_cluster *cl, struct room_home *r,
                      const struct room_msg *by, enum room_event_kind kind,
                      const char *target, const char *text, size_t len,
                      uint64_t dedup);
+/* At the home, before a join is decided: true when it must wait for the
+ * room's subscription (m is kept and handled again once it is live). */
+bool cl_room_hold_join(struct room_cluster *cl, const struct room_msg *m);
 /* A room got its first member on this node: subscribe to it. */
 void cl_room_home_made(struct room_cluster *cl, struct room_home *r);
 /* Its last member here left: unsubscribe once its own lines are out. */

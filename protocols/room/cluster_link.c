@@ -106,10 +106,11 @@ static void link_down(struct cl_link *l, const char *why)
     double delay = l->backoff * (0.75 + 0.5 * (double)(l->jitter >> 8) /
                                             (double)(1u << 24));
     l->backoff = l->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : l->backoff * 2;
-    pc_log(was_up ? PC_LOG_WARN : PC_LOG_INFO,
-           "cluster: worker %u: Redis %s%s%d %s: %s; again in %.1f s",
-           pc_worker_id(l->w), l->host, l->port ? ":" : "",
-           l->port ? l->port : 0, was_up ? "lost" : "unreachable", why, delay);
+    if (strcmp(why, "stopping") != 0)
+        pc_log(was_up ? PC_LOG_WARN : PC_LOG_INFO,
+               "cluster: worker %u: Redis %s%s%.0d %s: %s; again in %.1f s",
+               pc_worker_id(l->w), l->host, l->port ? ":" : "", l->port,
+               was_up ? "lost" : "unreachable", why, delay);
     pc_timer_start(l->w, &l->retry, delay);
     if (was_up && l->ev.down)
         l->ev.down(l->ev.owner);

@@ -124,6 +124,7 @@ void cl_order_drain(struct room_cluster *cl, struct cl_room *cr)
         return;
     cr->synced = true;
     cl_room_flush(cl, cr);
+    cl_room_let_in(cl, cr);
     cl_room_maybe_leave(cl, cr);
 }
 

@@ -49,15 +49,26 @@ void cl_room_early_clear(struct cl_room *cr)
     cr->nearly = 0;
 }
 
-static void cl_room_delete(struct room_cluster *cl, struct cl_room *cr)
+static void drop_room_lists(struct cl_room *cr)
 {
-    room_map_del(&cl->rooms, room_hash_str(cr->key), cr->key, room_eq);
     cl_room_early_clear(cr);
     while (cr->out) {
         struct cl_out *o = cr->out;
         cr->out = o->next;
         free(o);
     }
+    while (cr->joins) {
+        struct cl_join *j = cr->joins;
+        cr->joins = j->next;
+        free(j->m);
+        free(j);
+    }
+}
+
+static void cl_room_delete(struct room_cluster *cl, struct cl_room *cr)
+{
+    room_map_del(&cl->rooms, room_hash_str(cr->key), cr->key, room_eq);
+    drop_room_lists(cr);
     cl->held -= cr->nout;
     free(cr);
 }
@@ -117,9 +128,52 @@ void cl_room_out_remove(struct room_cluster *cl, struct cl_room *cr,
 }
 
 /* A room with neither members here nor lines on their way is left. */
+static void subscribe_one(struct room_cluster *cl, struct cl_room *cr);
+
+bool cl_room_hold_join(struct room_cluster *cl, const struct room_msg *m)
+{
+    if (!cl_link_up(cl->link))
+        return false; /* serve the node's own members meanwhile */
+    char key[ROOM_NAME_MAX + 1];
+    room_fold(key, m->room, sizeof key);
+    struct cl_room *cr = cl_room_get(cl, key, m->room);
+    if (!cr || (cr->sub == SUB_LIVE && cr->synced))
+        return false;
+    size_t size = sizeof *m + m->len + m->len2 + 2;
+    struct cl_join *j = malloc(sizeof *j);
+    struct room_msg *copy = malloc(size);
+    if (!j || !copy) {
+        free(j);
+        free(copy);
+        return false;
+    }
+    memcpy(copy, m, size);
+    j->m = copy;
+    struct cl_join **p = &cr->joins;
+    while (*p)
+        p = &(*p)->next;
+    j->next = NULL;
+    *p = j;
+    subscribe_one(cl, cr);
+    return true;
+}
+
+void cl_room_let_in(struct room_cluster *cl, struct cl_room *cr)
+{
+    struct cl_join *j = cr->joins;
+    cr->joins = NULL;
+    while (j) {
+        struct cl_join *next = j->next;
+        room_home_handle(cl->core, j->m); /* on_join: not held now */
+        free(j->m);
+        free(j);
+        j = next;
+    }
+}
+
 void cl_room_maybe_leave(struct room_cluster *cl, struct cl_room *cr)
 {
-    if (cr->wanted || cr->nout || cr->sub == SUB_LEAVING)
+    if (cr->wanted || cr->nout || cr->joins || cr->sub == SUB_LEAVING)
         return;
     if (cr->sub == SUB_NONE || !cl_link_up(cl->link)) {
         cl_room_delete(cl, cr);
@@ -236,13 +290,14 @@ void cl_rooms_down(struct room_cluster *cl)
         cr->filling = false;
         cr->synced = false;
         cl_room_early_clear(cr); /* the stream has them: read again after */
+        cl_room_let_in(cl, cr); /* down: this node's members still meet */
         for (struct cl_out *o = cr->out; o; o = o->next)
             o->sent = false; /* maybe executed: the resync will tell */
     }
     /* Rooms nobody needs any more go (not while iterating the map). */
     for (size_t i = 0; i < cl->rooms.cap; i++) {
         struct cl_room *cr = cl->rooms.slots[i].value;
-        if (cr && !cr->wanted && !cr->nout) {
+        if (cr && !cr->wanted && !cr->nout && !cr->joins) {
             cl_room_delete(cl, cr);
             i = (size_t)-1; /* the map moved: look again from the start */
         }
@@ -383,12 +438,7 @@ void cl_rooms_free(struct room_cluster *cl)
         struct cl_room *cr = cl->rooms.slots[i].value;
         if (!cr)
             continue;
-        cl_room_early_clear(cr);
-        while (cr->out) {
-            struct cl_out *o = cr->out;
-            cr->out = o->next;
-            free(o);
-        }
+        drop_room_lists(cr);
         free(cr);
     }
     room_map_free(&cl->rooms);

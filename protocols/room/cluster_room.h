@@ -14,6 +14,13 @@
 
 enum sub_state { SUB_NONE, SUB_WAIT, SUB_SYNC, SUB_LIVE, SUB_LEAVING };
 
+/* A join that waits until the room's subscription is live, so that the
+ * joiner, once answered, gets every line said after its join. */
+struct cl_join {
+    struct cl_join *next;
+    struct room_msg *m;
+};
+
 /* A line received ahead of its turn. */
 struct cl_entry {
     struct cl_entry *next;
@@ -48,6 +55,7 @@ struct cl_room {
     unsigned nearly;
     struct cl_out *out, *out_tail;
     unsigned nout;
+    struct cl_join *joins;  /* joins waiting for the subscription */
     /* Lines delivered lately, by origin: one sent again after a Redis
      * that lost it came back is not shown twice. */
     uint64_t recent[CL_RECENT];
@@ -72,6 +80,9 @@ void cl_room_out_remove(struct room_cluster *cl, struct cl_room *cr,
                         struct cl_out *o);
 /* Sends cr's lines not yet sent on this link, in order. */
 void cl_room_flush(struct room_cluster *cl, struct cl_room *cr);
+/* Lets the joins that waited for cr's subscription in (at once, without
+ * the subscription, when the link is down). */
+void cl_room_let_in(struct room_cluster *cl, struct cl_room *cr);
 /* Leaves (unsubscribes, frees) cr if nothing needs it; may free it. */
 void cl_room_maybe_leave(struct room_cluster *cl, struct cl_room *cr);
 

@@ -271,6 +271,8 @@ static void refuse_join(struct room_core *core, const struct room_msg *m,
 
 static void on_join(struct room_core *core, struct room_msg *m)
 {
+    if (core->cluster && cl_room_hold_join(core->cluster, m))
+        return; /* until this node hears the room's lines */
     struct room_home *r = room_home_find(core, m->room);
     bool created = !r;
     if (!r && !(r = home_create(core, m->room))) {
