@@ -26,7 +26,8 @@ static int errf(char *err, size_t errlen, const char *fmt, ...)
 
 const char *pcb_mode_name(enum pcb_mode m)
 {
-    static const char *const names[] = {"echo", "churn", "idle", "chat"};
+    static const char *const names[] = {"echo", "churn", "idle", "chat",
+                                        "handshake"};
     return names[m];
 }
 
@@ -178,7 +179,7 @@ int pcb_parse_addr(const char *s, char *host, size_t hostlen, char *port,
 
 static int parse_mode(const char *s, enum pcb_mode *m)
 {
-    for (int i = PCB_ECHO; i <= PCB_CHAT; i++)
+    for (int i = PCB_ECHO; i < PCB_MODES; i++)
         if (strcmp(s, pcb_mode_name(i)) == 0) {
             *m = i;
             return 0;
@@ -200,6 +201,10 @@ enum {
     O_SENDERS,
     O_STALLED,
     O_ROOM,
+    O_TLS,
+    O_TLS_VERSION,
+    O_SNI,
+    O_RESUME,
 };
 
 /* A closed loop against a server that does not echo: each sender needs a
@@ -225,6 +230,7 @@ static int check_witnesses(const struct pcb_config *cfg, char *err,
 /* Options given explicitly, to tell a default from a choice. */
 struct given {
     bool addr, connections, size, pipeline, rate, messages, duration, cconc;
+    bool tls; /* --tls, --tls-version or --sni */
 };
 
 static int check(struct pcb_config *cfg, const struct given *g, char *err,
@@ -285,10 +291,11 @@ static int check(struct pcb_config *cfg, const struct given *g, char *err,
         return errf(err, errlen, "--target is for chat mode only");
     }
     if (!g->connections)
-        cfg->connections = cfg->mode == PCB_ECHO    ? 100
-                           : cfg->mode == PCB_CHURN ? 16
-                           : cfg->mode == PCB_IDLE  ? 1000
-                                                    : cfg->connections;
+        cfg->connections = cfg->mode == PCB_ECHO        ? 100
+                           : cfg->mode == PCB_CHURN     ? 16
+                           : cfg->mode == PCB_HANDSHAKE ? 16
+                           : cfg->mode == PCB_IDLE      ? 1000
+                                                        : cfg->connections;
     if (!cfg->connections)
         return errf(err, errlen, "--connections must be at least 1");
     if (cfg->mode == PCB_ECHO || cfg->mode == PCB_CHURN) {
@@ -308,6 +315,8 @@ static int check(struct pcb_config *cfg, const struct given *g, char *err,
         return errf(err, errlen,
                     "--rate (open loop) and --pipeline (closed "
                     "loop) exclude each other");
+    if (pcb_check_tls(cfg, g->tls, err, errlen) < 0)
+        return -EINVAL;
     if (g->messages && cfg->mode == PCB_IDLE)
         return errf(err, errlen,
                     "idle: --messages makes no sense; use "
@@ -371,6 +380,10 @@ int pcb_args_parse(struct pcb_config *cfg, int argc, char **argv, char *err,
         {"senders", required_argument, NULL, O_SENDERS},
         {"stalled", required_argument, NULL, O_STALLED},
         {"room", required_argument, NULL, O_ROOM},
+        {"tls", no_argument, NULL, O_TLS},
+        {"tls-version", required_argument, NULL, O_TLS_VERSION},
+        {"sni", required_argument, NULL, O_SNI},
+        {"resume", no_argument, NULL, O_RESUME},
         {NULL, 0, NULL, 0},
     };
     memset(cfg, 0, sizeof *cfg);
@@ -386,6 +399,8 @@ int pcb_args_parse(struct pcb_config *cfg, int argc, char **argv, char *err,
     cfg->rooms = 1;
     cfg->members = 100;
     cfg->senders = 1;
+    cfg->tls_version = 13;
+    snprintf(cfg->sni, sizeof cfg->sni, "localhost");
     struct given g = {0};
 
     /* GNU getopt permutes: options may come before or after the mode. */
@@ -530,6 +545,29 @@ int pcb_args_parse(struct pcb_config *cfg, int argc, char **argv, char *err,
             if (strlen(optarg) >= sizeof cfg->room)
                 cfg->room[0] = '\0'; /* rejected by check() */
             break;
+        case O_TLS:
+            cfg->tls = g.tls = true;
+            break;
+        case O_TLS_VERSION:
+            if (pcb_parse_tls_version(optarg, &cfg->tls_version) < 0)
+                return errf(err, errlen,
+                            "--tls-version '%s': expected 1.2 or 1.3", optarg);
+            g.tls = true;
+            break;
+        case O_SNI:
+            if (!*optarg || strlen(optarg) >= sizeof cfg->sni ||
+                strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
+                               "vwxyz0123456789-.") != strlen(optarg))
+                return errf(err, errlen,
+                            "--sni '%s': expected a host name, like "
+                            "localhost",
+                            optarg);
+            snprintf(cfg->sni, sizeof cfg->sni, "%s", optarg);
+            g.tls = true;
+            break;
+        case O_RESUME:
+            cfg->resume = true;
+            break;
         case ':':
             return errf(err, errlen, "%s needs a value", argv[optind - 1]);
         default:
@@ -539,12 +577,13 @@ int pcb_args_parse(struct pcb_config *cfg, int argc, char **argv, char *err,
     }
     if (optind >= argc)
         return errf(err, errlen,
-                    "which mode? echo, churn, idle or chat "
+                    "which mode? echo, churn, idle, chat or "
+                    "handshake "
                     "(see --help)");
     if (parse_mode(argv[optind], &cfg->mode) < 0)
         return errf(err, errlen,
                     "unknown mode '%s': expected echo, churn, "
-                    "idle or chat",
+                    "idle, chat or handshake",
                     argv[optind]);
     if (optind + 1 < argc)
         return errf(err, errlen, "unexpected argument '%s' (see --help)",

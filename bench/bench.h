@@ -26,12 +26,14 @@ enum pcb_phase {
 };
 
 enum pcb_error {
-    PCB_ERR_CONNECT,  /* connect() failed or timed out */
-    PCB_ERR_CLOSED,   /* the server closed or reset a connection early */
-    PCB_ERR_MISMATCH, /* an echoed byte differs from the one sent */
-    PCB_ERR_PROTOCOL, /* an unexpected or malformed answer (chat, ERR) */
-    PCB_ERR_ORDER,    /* chat: a sender's lines out of order or twice */
-    PCB_ERR_LOST,     /* answers still owed when the drain time ran out */
+    PCB_ERR_CONNECT,     /* connect() failed or timed out */
+    PCB_ERR_CLOSED,      /* the server closed or reset a connection early */
+    PCB_ERR_MISMATCH,    /* an echoed byte differs from the one sent */
+    PCB_ERR_PROTOCOL,    /* an unexpected or malformed answer (chat, ERR) */
+    PCB_ERR_ORDER,       /* chat: a sender's lines out of order or twice */
+    PCB_ERR_LOST,        /* answers still owed when the drain time ran out */
+    PCB_ERR_TLS,         /* a TLS handshake or record failed */
+    PCB_ERR_NOT_RESUMED, /* --resume: a session offered, not taken */
     PCB_ERRORS
 };
 extern const char *const pcb_error_names[PCB_ERRORS];
@@ -39,17 +41,19 @@ extern const char *const pcb_error_names[PCB_ERRORS];
 /* Written by one load thread, read by the main thread while running:
  * relaxed loads and stores, no read-modify-write (see PCB_ADD). */
 struct pcb_counters {
-    atomic_uint_fast64_t messages; /* measured: echoes / exchanges /
-                                      chat deliveries */
-    atomic_uint_fast64_t bytes;    /* measured bytes echoed */
-    atomic_uint_fast64_t open;     /* connections open now */
-    atomic_uint_fast64_t opened;   /* connections established, all time */
-    atomic_uint_fast64_t ready;    /* connections set up (setup phase) */
-    atomic_uint_fast64_t sent;     /* chat: lines sent, all phases */
-    atomic_uint_fast64_t received; /* chat: deliveries, all phases, to
-                                      members that keep reading */
+    atomic_uint_fast64_t messages;    /* measured: echoes / exchanges /
+                                         chat deliveries */
+    atomic_uint_fast64_t bytes;       /* measured bytes echoed */
+    atomic_uint_fast64_t open;        /* connections open now */
+    atomic_uint_fast64_t opened;      /* connections established, all time */
+    atomic_uint_fast64_t ready;       /* connections set up (setup phase) */
+    atomic_uint_fast64_t sent;        /* chat: lines sent, all phases */
+    atomic_uint_fast64_t received;    /* chat: deliveries, all phases, to
+                                         members that keep reading */
     atomic_uint_fast64_t stalled_cut; /* chat: stalled members the server
                                          disconnected */
+    atomic_uint_fast64_t resumed;     /* handshake: measured, session taken */
+    atomic_uint_fast64_t offered;     /* handshake: measured, session offered */
     atomic_uint_fast64_t errors[PCB_ERRORS];
 };
 #define PCB_ADD(t, field, n)                                                   \
@@ -62,6 +66,14 @@ struct pcb_counters {
 
 struct pcb_run;
 struct pcb_thread;
+struct ssl_ctx_st;     /* OpenSSL's SSL_CTX, SSL and SSL_SESSION, kept */
+struct ssl_st;         /* opaque here so that only tls.c needs OpenSSL's */
+struct ssl_session_st; /* headers */
+
+/* What a TLS handshake settled on, for the report. */
+struct pcb_tls_info {
+    char protocol[16], cipher[64], group[32];
+};
 
 /* What a mode does on a load thread. */
 struct pcb_mode_ops {
@@ -93,6 +105,7 @@ struct pcb_thread {
     char *scratch;               /* PCB_SCRATCH bytes for reads */
     unsigned connecting;         /* connects in flight */
     void *mode;                  /* the mode's state */
+    struct pcb_tls_info tls;     /* the thread's first TLS handshake */
     char setup_error[160];
 };
 
@@ -101,11 +114,12 @@ struct pcb_run {
     const struct pcb_mode_ops *ops;
     struct sockaddr_storage addr;
     socklen_t addrlen;
+    struct ssl_ctx_st *tls_ctx; /* with --tls and in handshake mode */
     atomic_int phase;
-    atomic_uint ready; /* threads set up */
-    atomic_uint done;  /* threads finished */
+    atomic_uint ready;   /* threads set up */
+    atomic_uint done;    /* threads finished */
     atomic_uint stopped; /* threads that saw PCB_STOP: they send no more */
-    uint64_t t_start;  /* ns, CLOCK_MONOTONIC: load switched on */
+    uint64_t t_start;    /* ns, CLOCK_MONOTONIC: load switched on */
     uint64_t t_measure;
     uint64_t t_stop;
     struct pcb_thread *threads;
@@ -162,8 +176,7 @@ static inline uint64_t pcb_quota(const struct pcb_config *cfg, unsigned index)
 extern const struct pcb_mode_ops pcb_echo_ops; /* echo and idle */
 extern const struct pcb_mode_ops pcb_churn_ops;
 extern const struct pcb_mode_ops pcb_chat_ops;
-
-#endif
+extern const struct pcb_mode_ops pcb_handshake_ops;
 
 /* ---- report.c ---- */
 /* A process's CPU time and memory, from /proc/PID/stat and status. */
@@ -183,6 +196,8 @@ struct pcb_result {
     uint64_t opened, open_at_stop;
     uint64_t sent, received, expected; /* chat, all phases */
     uint64_t stalled_cut;              /* chat: see pcb_counters */
+    uint64_t resumed, offered;         /* handshake: see pcb_counters */
+    struct pcb_tls_info tls;           /* empty without TLS */
     uint64_t errors[PCB_ERRORS];
     uint64_t errors_total;
     struct pcb_hist *hist;
@@ -200,6 +215,12 @@ struct pcb_stream {
     int events;     /* what io watches now */
     uint64_t shift; /* pcb_pattern_shift() of the connection */
     uint64_t tx_target, tx_done, rx_done; /* bytes queued, sent, received */
+    /* TLS (tls.c), NULL ssl for a plain stream. A write OpenSSL could not
+     * finish must be repeated with the same length: tls_retry. */
+    struct ssl_st *ssl;
+    struct ssl_session_st *session; /* the newest one the server sent */
+    bool got_session;
+    uint64_t tls_retry;
 };
 /* Starts a connect; the watcher waits for EV_WRITE. -errno on failure. */
 int pcb_stream_connect(struct pcb_thread *t, struct pcb_stream *s,
@@ -213,3 +234,8 @@ int pcb_stream_flush(struct ev_loop *loop, struct pcb_stream *s);
  * -(1 + enum pcb_error) on EOF, a socket error or a wrong byte. */
 long pcb_stream_read(struct pcb_thread *t, struct pcb_stream *s);
 void pcb_stream_close(struct ev_loop *loop, struct pcb_stream *s);
+/* n bytes just read into t->scratch, checked against the pattern and
+ * counted: 0, or -(1 + PCB_ERR_MISMATCH). */
+long pcb_stream_check(struct pcb_thread *t, struct pcb_stream *s, size_t n);
+
+#endif

@@ -10,7 +10,8 @@
 #define PCB_MAX_CPUS    256
 #define PCB_MAX_THREADS 256
 
-enum pcb_mode { PCB_ECHO, PCB_CHURN, PCB_IDLE, PCB_CHAT };
+enum pcb_mode { PCB_ECHO, PCB_CHURN, PCB_IDLE, PCB_CHAT, PCB_HANDSHAKE };
+#define PCB_MODES (PCB_HANDSHAKE + 1)
 enum pcb_target {
     PCB_TARGET_PERCORE,
     PCB_TARGET_REDIS,
@@ -51,9 +52,13 @@ struct pcb_config {
     unsigned stalled;                 /* chat: members per room that stop
                                          reading once measuring starts */
     char room[32];                    /* chat: room name prefix */
-    unsigned connect_concurrency;     /* connects in flight per thread */
-    int server_pid;        /* sample this process's CPU time and RSS */
-    char ready_file[4096]; /* written once every connection is set up */
+    bool tls;                         /* echo --tls; handshake: always */
+    unsigned tls_version;             /* 12 or 13: the only version offered */
+    bool resume;   /* handshake: offer the last session's ticket */
+    char sni[256]; /* server name sent in the ClientHello */
+    unsigned connect_concurrency; /* connects in flight per thread */
+    int server_pid;               /* sample this process's CPU time and RSS */
+    char ready_file[4096];        /* written once every connection is set up */
     bool json;
     bool quiet;
 };
@@ -81,6 +86,14 @@ int pcb_parse_addr(const char *s, char *host, size_t hostlen, char *port,
                    size_t portlen);
 
 const char *pcb_mode_name(enum pcb_mode m);
+
+/* args_tls.c: "1.2" or "1.3" -> 12 or 13; 0 or -EINVAL. */
+int pcb_parse_tls_version(const char *s, unsigned *out);
+/* The TLS options against the mode (after the mode's defaults are set):
+ * 0, or -EINVAL with the reason in err. tls_given: --tls, --tls-version
+ * or --sni was on the command line. */
+int pcb_check_tls(struct pcb_config *cfg, bool tls_given, char *err,
+                  size_t errlen);
 
 /* usage.c: what --help prints. */
 extern const char pcb_usage_text[];

@@ -8,13 +8,16 @@
  * measured from that intended time, so a server that stalls is charged for
  * every message it held up (no coordinated omission).
  * idle: connect, optionally exchange one message, hold until the end, then
- * optionally exchange one more to show the connection is still alive. */
+ * optionally exchange one more to show the connection is still alive.
+ * echo --tls: each connection does its TLS handshake while setting up, so
+ * the measured window holds only the messages' cost. */
 #include <errno.h>
 #include <stdlib.h>
 
 #include "bench.h"
+#include "tls.h"
 
-enum conn_state { C_NEW, C_CONNECTING, C_OPEN, C_DEAD };
+enum conn_state { C_NEW, C_CONNECTING, C_HANDSHAKE, C_OPEN, C_DEAD };
 
 struct echo_conn {
     struct pcb_stream s;
@@ -84,11 +87,12 @@ static void conn_fail(struct echo_conn *c, enum pcb_error e)
 {
     struct pcb_thread *t = c->st->t;
     pcb_error(t, e);
-    if (c->state == C_CONNECTING)
+    if (c->state == C_CONNECTING || c->state == C_HANDSHAKE)
         t->connecting--;
     if (c->state == C_OPEN)
         PCB_ADD(t, open, (uint64_t)-1);
-    if (c->state == C_CONNECTING || c->state == C_OPEN)
+    if (c->state == C_CONNECTING || c->state == C_HANDSHAKE ||
+        c->state == C_OPEN)
         pcb_stream_close(t->loop, &c->s);
     ev_timer_stop(t->loop, &c->pace);
     c->state = C_DEAD;
@@ -182,14 +186,10 @@ static void on_readable(struct echo_conn *c)
     check_settled(c);
 }
 
-static void on_connected(struct echo_conn *c)
+/* Connected, and with --tls past the handshake. */
+static void on_open(struct echo_conn *c)
 {
     struct pcb_thread *t = c->st->t;
-    int r = pcb_connect_result(c->s.io.fd);
-    if (r < 0) {
-        conn_fail(c, PCB_ERR_CONNECT);
-        return;
-    }
     t->connecting--;
     c->state = C_OPEN;
     PCB_ADD(t, opened, 1);
@@ -204,11 +204,47 @@ static void on_connected(struct echo_conn *c)
     launch(c->st);
 }
 
+static void handshake_step(struct echo_conn *c)
+{
+    struct pcb_thread *t = c->st->t;
+    int r = pcb_tls_handshake(t->loop, &c->s);
+    if (r < 0) {
+        conn_fail(c, PCB_ERR_TLS);
+    } else if (r == 1) {
+        if (!t->tls.protocol[0])
+            pcb_tls_describe(&c->s, &t->tls);
+        on_open(c);
+    }
+}
+
+static void on_connected(struct echo_conn *c)
+{
+    struct pcb_thread *t = c->st->t;
+    if (pcb_connect_result(c->s.io.fd) < 0) {
+        conn_fail(c, PCB_ERR_CONNECT);
+        return;
+    }
+    if (!t->cfg->tls) {
+        on_open(c);
+        return;
+    }
+    if (pcb_tls_begin(t, &c->s, NULL) < 0) {
+        conn_fail(c, PCB_ERR_TLS);
+        return;
+    }
+    c->state = C_HANDSHAKE;
+    handshake_step(c);
+}
+
 static void conn_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct echo_conn *c = w->data;
     if (c->state == C_CONNECTING) {
         on_connected(c);
+        return;
+    }
+    if (c->state == C_HANDSHAKE) {
+        handshake_step(c);
         return;
     }
     if (revents & EV_READ) {
@@ -316,7 +352,7 @@ static void quit(struct echo_state *st)
     for (unsigned i = 0; i < t->count; i++) {
         struct echo_conn *c = &st->conns[i];
         ev_timer_stop(t->loop, &c->pace);
-        if (c->state == C_CONNECTING) {
+        if (c->state == C_CONNECTING || c->state == C_HANDSHAKE) {
             pcb_error(t, PCB_ERR_CONNECT);
             t->connecting--;
         } else if (c->state == C_OPEN) {

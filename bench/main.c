@@ -11,9 +11,11 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "tls.h"
 
 const char *const pcb_error_names[PCB_ERRORS] = {
-    "connect", "closed", "mismatch", "protocol", "order", "lost",
+    "connect", "closed", "mismatch", "protocol",
+    "order",   "lost",   "tls",      "not_resumed",
 };
 
 static volatile sig_atomic_t interrupted;
@@ -162,8 +164,8 @@ static void progress_show(struct progress *p, const struct pcb_run *run,
                           ? (double)(count - p->last_count) / dt
                           : 0;
         double since = (double)(now - run->t_start) / 1e9;
-        static const char *const units[] = {"msg/s", "conn/s", "msg/s",
-                                            "deliveries/s"};
+        static const char *const units[PCB_MODES] = {
+            "msg/s", "conn/s", "msg/s", "deliveries/s", "handshakes/s"};
         fprintf(stderr,
                 "\r\033[K%6.1fs %-7s %12.0f %s  %llu open  %llu "
                 "errors",
@@ -243,7 +245,8 @@ static void raise_nofile(const struct pcb_config *cfg)
         cfg->connections +
         (cfg->target == PCB_TARGET_REDIS ? cfg->rooms * cfg->senders : 0) +
         cfg->threads * 4 + 16;
-    if (rl.rlim_cur < need && cfg->mode != PCB_CHURN)
+    if (rl.rlim_cur < need && cfg->mode != PCB_CHURN &&
+        cfg->mode != PCB_HANDSHAKE)
         fprintf(stderr,
                 "percore-bench: warning: %u connections need about "
                 "%u open files; the limit is %llu\n",
@@ -283,10 +286,13 @@ int main(int argc, char **argv)
 
     static struct pcb_run run;
     run.cfg = &cfg;
-    run.ops = cfg.mode == PCB_CHURN  ? &pcb_churn_ops
-              : cfg.mode == PCB_CHAT ? &pcb_chat_ops
-                                     : &pcb_echo_ops;
+    run.ops = cfg.mode == PCB_CHURN       ? &pcb_churn_ops
+              : cfg.mode == PCB_CHAT      ? &pcb_chat_ops
+              : cfg.mode == PCB_HANDSHAKE ? &pcb_handshake_ops
+                                          : &pcb_echo_ops;
     if (pcb_resolve(&cfg, &run.addr, &run.addrlen) < 0)
+        return 2;
+    if (cfg.tls && !(run.tls_ctx = pcb_tls_ctx_new(&cfg)))
         return 2;
     pcb_pattern_init();
 
@@ -398,7 +404,11 @@ int main(int argc, char **argv)
     res.sent = SUM(&run, sent);
     res.received = SUM(&run, received);
     res.stalled_cut = SUM(&run, stalled_cut);
+    res.resumed = SUM(&run, resumed);
+    res.offered = SUM(&run, offered);
     for (unsigned i = 0; i < cfg.threads; i++) {
+        if (!res.tls.protocol[0])
+            res.tls = run.threads[i].tls;
         pcb_hist_merge(res.hist, run.threads[i].hist);
         for (int e = 0; e < PCB_ERRORS; e++)
             res.errors[e] += atomic_load(&run.threads[i].c.errors[e]);
@@ -426,5 +436,7 @@ int main(int argc, char **argv)
     }
     free(run.threads);
     free(res.hist);
+    if (run.tls_ctx)
+        pcb_tls_ctx_free(run.tls_ctx);
     return res.errors_total || interrupted ? 1 : 0;
 }

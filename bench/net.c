@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "tls.h"
 
 int pcb_resolve(const struct pcb_config *cfg, struct sockaddr_storage *ss,
                 socklen_t *len)
@@ -84,6 +85,9 @@ int pcb_stream_connect(struct pcb_thread *t, struct pcb_stream *s,
         return fd;
     s->shift = pcb_pattern_shift(conn);
     s->tx_target = s->tx_done = s->rx_done = 0;
+    s->ssl = NULL;
+    s->got_session = false;
+    s->tls_retry = 0;
     s->events = EV_WRITE;
     ev_io_init(&s->io, cb, fd, EV_WRITE);
     s->io.data = data;
@@ -104,7 +108,9 @@ void pcb_stream_watch(struct ev_loop *loop, struct pcb_stream *s, int events)
 
 int pcb_stream_flush(struct ev_loop *loop, struct pcb_stream *s)
 {
-    while (s->tx_done < s->tx_target) {
+    if (s->ssl && pcb_tls_write(s) < 0)
+        return -1;
+    while (!s->ssl && s->tx_done < s->tx_target) {
         uint64_t left = s->tx_target - s->tx_done;
         size_t n = left < PCB_PATTERN ? (size_t)left : PCB_PATTERN;
         ssize_t w = write(s->io.fd, pcb_pattern_at(s->tx_done + s->shift), n);
@@ -122,30 +128,38 @@ int pcb_stream_flush(struct ev_loop *loop, struct pcb_stream *s)
     return 0;
 }
 
+long pcb_stream_check(struct pcb_thread *t, struct pcb_stream *s, size_t n)
+{
+    if (s->rx_done + n > s->tx_done) /* more than was sent */
+        return -(1 + PCB_ERR_MISMATCH);
+    for (size_t i = 0; i < n;) {
+        size_t len = n - i < PCB_PATTERN ? n - i : PCB_PATTERN;
+        if (memcmp(t->scratch + i, pcb_pattern_at(s->rx_done + i + s->shift),
+                   len) != 0)
+            return -(1 + PCB_ERR_MISMATCH);
+        i += len;
+    }
+    s->rx_done += n;
+    return 0;
+}
+
 long pcb_stream_read(struct pcb_thread *t, struct pcb_stream *s)
 {
+    if (s->ssl)
+        return pcb_tls_read(t, s);
     ssize_t n = read(s->io.fd, t->scratch, PCB_SCRATCH);
     if (n < 0)
         return errno == EAGAIN || errno == EINTR ? 0 : -(1 + PCB_ERR_CLOSED);
     if (n == 0)
         return -(1 + PCB_ERR_CLOSED);
-    if (s->rx_done + (uint64_t)n > s->tx_done) /* more than was sent */
-        return -(1 + PCB_ERR_MISMATCH);
-    for (ssize_t i = 0; i < n;) {
-        size_t len =
-            (size_t)(n - i) < PCB_PATTERN ? (size_t)(n - i) : PCB_PATTERN;
-        if (memcmp(t->scratch + i,
-                   pcb_pattern_at(s->rx_done + (uint64_t)i + s->shift),
-                   len) != 0)
-            return -(1 + PCB_ERR_MISMATCH);
-        i += (ssize_t)len;
-    }
-    s->rx_done += (uint64_t)n;
-    return n;
+    long r = pcb_stream_check(t, s, (size_t)n);
+    return r < 0 ? r : n;
 }
 
 void pcb_stream_close(struct ev_loop *loop, struct pcb_stream *s)
 {
+    if (s->ssl)
+        pcb_tls_end(s);
     ev_io_stop(loop, &s->io);
     s->events = 0;
     if (s->io.fd >= 0)

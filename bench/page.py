@@ -289,6 +289,9 @@ def targets(res):
     if "irc" in c:
         import ircbench
         lines += ircbench.targets(c["irc"])
+    if "tls" in c:
+        import page_tls
+        lines += page_tls.targets(c["tls"])
     if not lines:
         return ""
     return ("## Targets\n\nReported, not asserted. Each line is computed "
@@ -736,6 +739,9 @@ def write(res, docs, img):
     if "irc" in c:
         import ircbench
         parts.append(ircbench.section(c["irc"]))
+    if "tls" in c:
+        import page_tls
+        parts.append(page_tls.section(c["tls"]))
     parts.append(
         "## The servers\n\n"
         "- **percored**: this project, `--workers` = the server CPUs.\n"
@@ -746,8 +752,9 @@ def write(res, docs, img):
         "- **threads / selectors / asyncio (Python)**: "
         "`bench/baselines/py_*.py`: blocking sockets with a thread each, "
         "one thread with `selectors`, and asyncio streams.\n"
-        "- **redis-server**, **nats-server**, **ngircd**: Debian's "
-        "packages, default settings except as noted.\n")
+        "- **redis-server**, **nats-server**, **ngircd**, **nginx** "
+        "(with libnginx-mod-stream): Debian's packages, default settings "
+        "except as noted.\n")
     parts.append(
         "## Running percore-bench yourself\n\n"
         "```sh\n"

@@ -45,8 +45,8 @@ static const char *const pct_names[] = {"p50", "p90", "p99", "p99_9"};
 
 static const char *unit_of(enum pcb_mode m)
 {
-    static const char *const units[] = {"messages", "connections", "messages",
-                                        "deliveries"};
+    static const char *const units[PCB_MODES] = {
+        "messages", "connections", "messages", "deliveries", "handshakes"};
     return units[m];
 }
 
@@ -102,6 +102,8 @@ static void describe(FILE *f, const struct pcb_config *c)
             fprintf(f, "open loop %.0f msg/s", c->rate);
         else
             fprintf(f, "pipeline %u", c->pipeline);
+        if (c->tls)
+            fprintf(f, ", TLS 1.%u", c->tls_version % 10);
         break;
     case PCB_CHURN:
         fprintf(f, ", %u concurrent, %llu B exchange", c->connections,
@@ -109,6 +111,11 @@ static void describe(FILE *f, const struct pcb_config *c)
         break;
     case PCB_IDLE:
         fprintf(f, ", %u connections", c->connections);
+        break;
+    case PCB_HANDSHAKE:
+        fprintf(f, ", %u concurrent, TLS 1.%u%s, %llu B exchange",
+                c->connections, c->tls_version % 10,
+                c->resume ? " resumed" : "", (unsigned long long)c->size);
         break;
     case PCB_CHAT:
         fprintf(f, " (%s), %u room%s x %u members, %u sender%s each, ",
@@ -128,7 +135,7 @@ void pcb_report_text(FILE *f, const struct pcb_result *r)
     const struct pcb_config *c = r->cfg;
     describe(f, c);
     double w = r->window_s > 0 ? r->window_s : 1e-9;
-    if (c->mode != PCB_CHURN)
+    if (c->mode != PCB_CHURN && c->mode != PCB_HANDSHAKE)
         fprintf(f, "  setup      %.2f s, %llu connections opened\n", r->setup_s,
                 (unsigned long long)r->opened);
     if (c->mode == PCB_IDLE) {
@@ -152,6 +159,18 @@ void pcb_report_text(FILE *f, const struct pcb_result *r)
         fprintf(f, "  stalled    %u members stopped reading; the server cut "
                 "off %llu\n", c->stalled * c->rooms,
                 (unsigned long long)r->stalled_cut);
+    if (r->tls.protocol[0]) {
+        fprintf(f, "  tls        %s %s %s", r->tls.protocol, r->tls.cipher,
+                r->tls.group);
+        if (c->mode == PCB_HANDSHAKE)
+            fprintf(f, "; resumed %llu of %llu (%.1f%%)",
+                    (unsigned long long)r->resumed,
+                    (unsigned long long)r->messages,
+                    r->messages ? 100.0 * (double)r->resumed /
+                                      (double)r->messages
+                                : 0.0);
+        fputc('\n', f);
+    }
     if (r->hist->count) {
         char b[5][16];
         for (size_t i = 0; i < NPCTS; i++)
@@ -169,6 +188,7 @@ void pcb_report_text(FILE *f, const struct pcb_result *r)
             fprintf(f, ", %.3f us per %s", cpu * 1e6 / (double)r->messages,
                     c->mode == PCB_CHAT    ? "delivery"
                     : c->mode == PCB_CHURN ? "connection"
+                    : c->mode == PCB_HANDSHAKE ? "handshake"
                                            : "message");
         fprintf(f, ", RSS %ld KiB", r->end.rss_kib);
         if (c->mode == PCB_IDLE)
@@ -183,6 +203,25 @@ void pcb_report_text(FILE *f, const struct pcb_result *r)
             fprintf(f, "  %s %llu", pcb_error_names[e],
                     (unsigned long long)r->errors[e]);
     fprintf(f, "%s\n", r->interrupted ? "  (interrupted)" : "");
+}
+
+/* "tls": what was negotiated and, in handshake mode, how many of the
+ * measured handshakes were resumed (null when none were measured). */
+static void json_tls(FILE *f, const struct pcb_result *r)
+{
+    const struct pcb_config *c = r->cfg;
+    fprintf(f,
+            "  \"tls\": {\"version\": \"1.%u\", \"sni\": \"%s\", "
+            "\"protocol\": \"%s\", \"cipher\": \"%s\", \"group\": \"%s\", "
+            "\"resume\": %s, \"offered\": %llu, \"resumed\": %llu, "
+            "\"resumed_fraction\": ",
+            c->tls_version % 10, c->sni, r->tls.protocol, r->tls.cipher,
+            r->tls.group, c->resume ? "true" : "false",
+            (unsigned long long)r->offered, (unsigned long long)r->resumed);
+    if (c->mode == PCB_HANDSHAKE && r->messages)
+        fprintf(f, "%.6f},\n", (double)r->resumed / (double)r->messages);
+    else
+        fprintf(f, "null},\n");
 }
 
 void pcb_report_json(FILE *f, const struct pcb_result *r)
@@ -224,6 +263,8 @@ void pcb_report_json(FILE *f, const struct pcb_result *r)
                 (unsigned long long)r->expected, pcb_chat_fanout(c),
                 (double)r->messages / w, c->stalled * c->rooms,
                 (unsigned long long)r->stalled_cut);
+    if (c->tls)
+        json_tls(f, r);
     fprintf(f,
             "  \"latency_us\": {\"count\": %llu, \"min\": %.3f, "
             "\"mean\": %.3f",

@@ -91,6 +91,7 @@ struct pc_config {
     double drain_timeout;
     int log_level;
     char modules[PC_ADDR_MAX * 4]; /* shared objects to load, space separated */
+    char pid_file[PC_ADDR_MAX]; /* "" = none */
     unsigned nlisteners;
     struct pc_listener_config listeners[PC_MAX_LISTENERS];
     /* [cluster] (core/cluster_config.c): rooms shared with other nodes

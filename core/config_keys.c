@@ -122,6 +122,8 @@ const struct key_spec pc_server_keys[] = {
     {"log_level", K_LOGLEVEL, S(log_level), 0, 0, 0, NULL, "info"},
     {"modules", K_STRING, S(modules), SZ(struct pc_config, modules), 0, 0,
      NULL, ""},
+    {"pid_file", K_STRING, S(pid_file), SZ(struct pc_config, pid_file), 0, 0,
+     NULL, ""},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL},
 };
 

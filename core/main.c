@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "core/listener.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "core/stats_cli.h"
 #include "workers/backend.h"
 
 static void usage(FILE *out)
@@ -39,62 +41,14 @@ static void usage(FILE *out)
 "      --log-level err|warning|notice|info|debug\n"
 "  -s, --set SECTION.KEY=VALUE   any config key: server.max_connections=1000,\n"
 "                             echo.idle_timeout=30 (SECTION = listener name)\n"
-"      --stats                print the running server's metrics (needs a\n"
-"                             metrics listener in the config) and exit\n"
+"      --stats                print the running server's statistics, a row a\n"
+"                             worker and a row a listener (needs a metrics\n"
+"                             listener in the config) and exit\n"
 "  -h, --help                 this help\n"
 "  -V, --version              the version\n"
 "\n"
 "Signals: TERM/INT drain and stop, HUP reloads, USR1 logs statistics.\n"
 "Docs: docs/operations.md\n", backends);
-}
-
-/* --stats: ask the metrics listener of this config and print its text. */
-static int print_stats(const struct pc_config *cfg)
-{
-    const struct pc_listener_config *m = NULL;
-    for (unsigned i = 0; i < cfg->nlisteners && !m; i++)
-        if (strcmp(cfg->listeners[i].protocol, "metrics") == 0)
-            m = &cfg->listeners[i];
-    if (!m) {
-        fprintf(stderr, "percored: --stats needs a listener with protocol = "
-                "metrics in the config\n");
-        return 1;
-    }
-    char err[PC_ERR_MAX];
-    struct pc_sockaddr a;
-    if (pc_listen_parse(m->listen, &a, err, sizeof err) < 0) {
-        fprintf(stderr, "percored: %s\n", err);
-        return 1;
-    }
-    int fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a.ss, a.len) < 0) {
-        fprintf(stderr, "percored: cannot reach the metrics listener at %s: "
-                "%s\n", m->listen, strerror(errno));
-        return 1;
-    }
-    const char *req = "GET /metrics HTTP/1.0\r\n\r\n";
-    if (write(fd, req, strlen(req)) < 0)
-        return 1;
-    char buf[65536];
-    ssize_t n;
-    bool body = false;
-    size_t seen = 0;
-    while ((n = read(fd, buf, sizeof buf)) > 0) {
-        char *p = buf;
-        if (!body) {
-            char *end = memmem(buf, (size_t)n, "\r\n\r\n", 4);
-            if (!end) {
-                seen += (size_t)n;
-                continue;
-            }
-            body = true;
-            p = end + 4;
-        }
-        fwrite(p, 1, (size_t)(buf + n - p), stdout);
-    }
-    close(fd);
-    (void)seen;
-    return body ? 0 : 1;
 }
 
 /* -t: everything pc_config_load checked, plus the listen addresses. */
@@ -126,6 +80,44 @@ static int check_config(const struct pc_config *cfg, const char *file)
     printf("percored: configuration %s is valid (%u listeners)\n",
            file ? file : "(built-in defaults)", cfg->nlisteners);
     return 0;
+}
+
+/* The pid file appears whole or not at all (written aside, then renamed
+ * over), so `kill $(cat FILE)` never reads half a number. */
+static int write_pid_file(const char *path)
+{
+    char tmp[PC_ADDR_MAX + 32];
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    int e = f ? 0 : errno;
+    if (f && (fprintf(f, "%ld\n", (long)getpid()) < 0 || fflush(f) != 0 ||
+              fsync(fileno(f)) != 0))
+        e = errno ? errno : EIO;
+    if (f && fclose(f) != 0 && !e)
+        e = errno;
+    if (!e && rename(tmp, path) != 0)
+        e = errno;
+    if (e) {
+        (void)unlink(tmp);
+        pc_log(PC_LOG_ERR, "pid_file %s: %s", path, strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+/* Removed only if it is still ours: a second percored started on the
+ * same file owns it now. */
+static void remove_pid_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    long pid = 0;
+    if (!f)
+        return;
+    if (fscanf(f, "%ld", &pid) != 1)
+        pid = 0;
+    fclose(f);
+    if (pid == (long)getpid())
+        (void)unlink(path);
 }
 
 int main(int argc, char **argv)
@@ -205,19 +197,35 @@ int main(int argc, char **argv)
         return 1;
     }
     if (stats || test) {
-        int status = stats ? print_stats(cfg) : check_config(cfg, file);
+        int status = stats ? pc_stats_print(cfg, stdout)
+                           : check_config(cfg, file);
         pc_config_free(cfg);
         free(cfg);
         return status;
     }
 
     static struct pc_server srv;
+    (void)pthread_setname_np(pthread_self(), "pc-main");
+    /* Written before the start, so a failing start can still say why;
+     * the config is freed by pc_server_run, so the path is kept here. */
+    char pid_file[sizeof cfg->pid_file];
+    snprintf(pid_file, sizeof pid_file, "%s", cfg->pid_file);
+    if (*pid_file && write_pid_file(pid_file) < 0) {
+        pc_config_free(cfg);
+        free(cfg);
+        return 1;
+    }
     if (pc_server_start(&srv, cfg) < 0) {
+        if (*pid_file)
+            remove_pid_file(pid_file);
         pc_config_free(cfg);
         free(cfg);
         return 1;
     }
     srv.config_file = file;
     srv.overrides = &ov;
-    return pc_server_run(&srv); /* frees the config */
+    int status = pc_server_run(&srv); /* frees the config */
+    if (*pid_file)
+        remove_pid_file(pid_file);
+    return status;
 }

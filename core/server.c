@@ -14,6 +14,7 @@
 #include "core/cluster_config.h"
 #include "core/listener.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/systemd.h"
 #include "core/tls_context.h"
 #include "workers/acceptor.h"
@@ -55,136 +56,6 @@ void pc_server_release(struct pc_server *srv, unsigned li)
     atomic_fetch_sub_explicit(&srv->connections, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&srv->listener_connections[li], 1,
                               memory_order_relaxed);
-}
-
-/* ---- statistics ------------------------------------------------------ */
-
-#define STAT_FIELDS(X)                                                        \
-    X(connections, "gauge", "Connections open now")                           \
-    X(accepted, "counter", "Connections accepted")                            \
-    X(refused, "counter", "Connections refused by a connection limit")        \
-    X(accept_errors, "counter", "accept() failures other than EMFILE")        \
-    X(fd_exhausted, "counter", "Connections dropped for lack of fds")         \
-    X(bytes_in, "counter", "Bytes read from clients")                         \
-    X(bytes_out, "counter", "Bytes written to clients")                       \
-    X(writes, "counter", "Output flushes that sent bytes (writev calls)")    \
-    X(messages_in, "counter", "Messages received from other workers")         \
-    X(loops, "counter", "Event loop iterations")                              \
-    X(out_queued, "gauge", "Output bytes queued, not yet sent")               \
-    X(out_queued_peak, "gauge", "Most output bytes ever queued at once")   \
-    X(shared_bytes, "gauge",                                                  \
-      "Bytes in shared (fan-out) buffers now: one copy per worker")
-
-void pc_server_stats(struct pc_server *srv, struct pc_stats *out)
-{
-    memset(out, 0, sizeof *out);
-    for (unsigned i = 0; i < srv->nworkers; i++) {
-        struct pc_worker *w = &srv->workers[i];
-#define SUM(f, t, h) atomic_store(&out->f, atomic_load(&out->f) + PC_STAT_GET(w, f));
-        STAT_FIELDS(SUM)
-#undef SUM
-        for (int r = 0; r < PC_CLOSE_REASONS; r++)
-            atomic_store(&out->closed[r],
-                         atomic_load(&out->closed[r]) +
-                             PC_STAT_GET(w, closed[r]));
-    }
-    atomic_fetch_add(&out->fd_exhausted,
-                     atomic_load(&srv->acceptor_fd_exhausted));
-    atomic_fetch_add(&out->accept_errors,
-                     atomic_load(&srv->acceptor_accept_errors));
-}
-
-size_t pc_server_metrics(struct pc_server *srv, char *buf, size_t size)
-{
-    size_t n = 0;
-#define PUT(...)                                                              \
-    do {                                                                      \
-        if (n < size)                                                         \
-            n += (size_t)snprintf(buf + n, size - n, __VA_ARGS__);            \
-    } while (0)
-#define FIELD(f, t, h)                                                        \
-    PUT("# HELP percore_" #f " " h "\n# TYPE percore_" #f " " t "\n");        \
-    for (unsigned i = 0; i < srv->nworkers; i++)                              \
-        PUT("percore_" #f "{worker=\"%u\"} %llu\n", i,                        \
-            (unsigned long long)PC_STAT_GET(&srv->workers[i], f));
-    STAT_FIELDS(FIELD)
-#undef FIELD
-    PUT("# HELP percore_closed Connections closed, by reason\n"
-        "# TYPE percore_closed counter\n");
-    for (unsigned i = 0; i < srv->nworkers; i++)
-        for (int r = 0; r < PC_CLOSE_REASONS; r++)
-            PUT("percore_closed{worker=\"%u\",reason=\"%s\"} %llu\n", i,
-                pc_close_reason_name((enum pc_close_reason)r),
-                (unsigned long long)PC_STAT_GET(&srv->workers[i], closed[r]));
-    /* TLS (workers/tls.h). */
-    PUT("# HELP percore_tls_handshakes_total TLS handshakes finished\n"
-        "# TYPE percore_tls_handshakes_total counter\n");
-    for (unsigned i = 0; i < srv->nworkers; i++)
-        PUT("percore_tls_handshakes_total{worker=\"%u\"} %llu\n", i,
-            (unsigned long long)PC_STAT_GET(&srv->workers[i], tls_handshakes));
-    PUT("# HELP percore_tls_resumed_total TLS handshakes that resumed a "
-        "session (ticket)\n# TYPE percore_tls_resumed_total counter\n");
-    for (unsigned i = 0; i < srv->nworkers; i++)
-        PUT("percore_tls_resumed_total{worker=\"%u\"} %llu\n", i,
-            (unsigned long long)PC_STAT_GET(&srv->workers[i], tls_resumed));
-    PUT("# HELP percore_tls_handshake_failures_total TLS handshakes that "
-        "did not finish, by reason\n"
-        "# TYPE percore_tls_handshake_failures_total counter\n");
-    for (unsigned i = 0; i < srv->nworkers; i++)
-        for (int r = 0; r < PC_TLS_FAILURES; r++)
-            PUT("percore_tls_handshake_failures_total{worker=\"%u\",reason="
-                "\"%s\"} %llu\n", i,
-                pc_tls_failure_name((enum pc_tls_failure)r),
-                (unsigned long long)PC_STAT_GET(&srv->workers[i],
-                                                tls_failures[r]));
-    PUT("# HELP percore_tls_connections TLS connections open (handshake "
-        "done), by who encrypts (ktls: the kernel)\n"
-        "# TYPE percore_tls_connections gauge\n");
-    for (unsigned i = 0; i < srv->nworkers; i++) {
-        uint64_t all = PC_STAT_GET(&srv->workers[i], tls_open);
-        uint64_t k = PC_STAT_GET(&srv->workers[i], tls_ktls);
-        PUT("percore_tls_connections{worker=\"%u\",ktls=\"no\"} %llu\n"
-            "percore_tls_connections{worker=\"%u\",ktls=\"yes\"} %llu\n",
-            i, (unsigned long long)(all - k), i, (unsigned long long)k);
-    }
-    PUT("# HELP percore_tls_kernel_ktls Whether the kernel offers kTLS "
-        "(the tls ULP)\n# TYPE percore_tls_kernel_ktls gauge\n"
-        "percore_tls_kernel_ktls %d\n", pc_tls_kernel_has_ktls() ? 1 : 0);
-    PUT("# HELP percore_acceptor_fd_exhausted Connections the acceptor "
-        "thread dropped for lack of fds\n"
-        "# TYPE percore_acceptor_fd_exhausted counter\n"
-        "percore_acceptor_fd_exhausted %llu\n"
-        "# HELP percore_acceptor_accept_errors accept() failures of the "
-        "acceptor thread other than EMFILE\n"
-        "# TYPE percore_acceptor_accept_errors counter\n"
-        "percore_acceptor_accept_errors %llu\n",
-        (unsigned long long)atomic_load(&srv->acceptor_fd_exhausted),
-        (unsigned long long)atomic_load(&srv->acceptor_accept_errors));
-    PUT("# HELP percore_workers Worker threads\n# TYPE percore_workers gauge\n"
-        "percore_workers %u\n", srv->nworkers);
-#undef PUT
-    return n < size ? n : size;
-}
-
-static void log_stats(struct pc_server *srv)
-{
-    struct pc_stats s;
-    pc_server_stats(srv, &s);
-    pc_log(PC_LOG_NOTICE, "stats: %u workers, %llu connections open, %llu "
-           "accepted, %llu refused, %llu bytes in, %llu bytes out, %llu "
-           "messages, %llu dropped for lack of fds", srv->nworkers,
-           (unsigned long long)atomic_load(&s.connections),
-           (unsigned long long)atomic_load(&s.accepted),
-           (unsigned long long)atomic_load(&s.refused),
-           (unsigned long long)atomic_load(&s.bytes_in),
-           (unsigned long long)atomic_load(&s.bytes_out),
-           (unsigned long long)atomic_load(&s.messages_in),
-           (unsigned long long)atomic_load(&s.fd_exhausted));
-    for (unsigned i = 0; i < srv->nworkers; i++)
-        pc_log(PC_LOG_NOTICE, "stats: worker %u: %llu open, %llu accepted",
-               i, (unsigned long long)PC_STAT_GET(&srv->workers[i],
-                                                  connections),
-               (unsigned long long)PC_STAT_GET(&srv->workers[i], accepted));
 }
 
 /* ---- start ----------------------------------------------------------- */
@@ -264,6 +135,7 @@ int pc_server_start(struct pc_server *srv, struct pc_config *cfg)
     char err[PC_ERR_MAX];
     memset(srv, 0, sizeof *srv);
     srv->cfg = cfg;
+    srv->start_time = pc_metrics_now();
     pc_log_set_level((enum pc_log_level)cfg->log_level);
     raise_fd_limit();
     int r = pc_backend_parse(cfg->backend, &srv->backend, err, sizeof err);
@@ -272,6 +144,11 @@ int pc_server_start(struct pc_server *srv, struct pc_config *cfg)
         return r;
     }
     srv->nworkers = worker_count(cfg);
+    unsigned cpus = pc_cpus_usable("/sys/fs/cgroup", "/proc/self/cgroup");
+    if (srv->nworkers > cpus)
+        pc_log(PC_LOG_WARN, "%u workers on %u usable CPUs: workers share "
+               "CPUs (pinned round-robin), so some wait for others; "
+               "workers = auto gives one a CPU", srv->nworkers, cpus);
     struct pc_activation act;
     if ((r = pc_activation_collect(&act, err, sizeof err)) < 0) {
         pc_log(PC_LOG_ERR, "%s", err);
@@ -293,7 +170,11 @@ int pc_server_start(struct pc_server *srv, struct pc_config *cfg)
     pthread_sigmask(SIG_BLOCK, &all, &old);
     pthread_mutex_init(&srv->start_lock, NULL);
     pthread_cond_init(&srv->start_cond, NULL);
-    srv->workers = calloc(srv->nworkers, sizeof *srv->workers);
+    /* Whole cache lines: each worker writes its own counters only. */
+    srv->workers = aligned_alloc(PC_CACHE_LINE,
+                                 srv->nworkers * sizeof *srv->workers);
+    if (srv->workers)
+        memset(srv->workers, 0, srv->nworkers * sizeof *srv->workers);
     unsigned created = 0, started = 0;
     r = srv->workers ? 0 : -ENOMEM;
     for (; r == 0 && created < srv->nworkers; created++)
@@ -320,8 +201,10 @@ int pc_server_start(struct pc_server *srv, struct pc_config *cfg)
             pc_log(PC_LOG_ERR, "cannot start workers: %s", strerror(-r));
         for (unsigned i = 0; i < started; i++)
             pc_worker_join(&srv->workers[i]);
-        for (unsigned i = 0; i < created; i++)
+        for (unsigned i = 0; i < created; i++) {
             pc_worker_destroy(&srv->workers[i]);
+            pc_module_metrics_free(&srv->workers[i]);
+        }
         /* Reuseport sockets of workers never created are still ours. */
         for (unsigned i = 0; i < cfg->nlisteners; i++)
             if (cfg->listeners[i].distribution == PC_DIST_REUSEPORT)
@@ -421,6 +304,8 @@ static void report_restart_needed(const struct pc_config *old,
         pc_log(PC_LOG_WARN, "reload: 'modules' changed: needs a restart");
     if (pc_cluster_config_changed(old, new))
         pc_log(PC_LOG_WARN, "reload: [cluster] changed: needs a restart");
+    if (strcmp(old->pid_file, new->pid_file) != 0)
+        pc_log(PC_LOG_WARN, "reload: 'pid_file' changed: needs a restart");
 }
 
 /* Workers find a listener's settings by its index, so a reload needs the
@@ -523,7 +408,7 @@ static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
             pc_server_reload(srv);
         break;
     case SIGUSR1:
-        log_stats(srv);
+        pc_server_log_stats(srv);
         break;
     }
 }
@@ -568,8 +453,10 @@ int pc_server_run(struct pc_server *srv)
     ev_async_stop(srv->loop, &srv->drained);
     for (unsigned i = 0; i < srv->nworkers; i++)
         pc_worker_join(&srv->workers[i]);
-    for (unsigned i = 0; i < srv->nworkers; i++)
+    for (unsigned i = 0; i < srv->nworkers; i++) {
         pc_worker_destroy(&srv->workers[i]);
+        pc_module_metrics_free(&srv->workers[i]);
+    }
     close_listeners(srv, false);
     free(srv->workers);
     srv->workers = NULL;

@@ -21,6 +21,10 @@ struct pc_listener {
 };
 
 struct pc_server {
+    /* The acceptor thread's own accept errors and drops, per listener
+     * (it has no worker counters); only it writes them. First: their
+     * alignment pads nothing. */
+    struct pc_listener_stats acceptor_stats[PC_MAX_LISTENERS];
     struct pc_config *cfg;     /* current; replaced only by a reload */
     unsigned nworkers;
     unsigned backend;
@@ -49,9 +53,7 @@ struct pc_server {
     atomic_uint workers_running;
     atomic_uint workers_drained; /* draining workers left with no conns */
     ev_async drained;            /* the last drained worker rings main */
-    /* The acceptor thread's own drops (it has no worker counters). */
-    atomic_uint_fast64_t acceptor_fd_exhausted;
-    atomic_uint_fast64_t acceptor_accept_errors;
+    double start_time; /* seconds since the epoch, for the metrics */
     bool stopping;
     struct pc_systemd *systemd; /* notify and watchdog state (systemd.c) */
 };
@@ -75,19 +77,11 @@ void pc_server_reload(struct pc_server *srv);
 /* Called by each worker once its modules are initialised (error = 0) or
  * failed; returns false if the server will not start. Worker thread. */
 bool pc_server_worker_ready(struct pc_server *srv, int error);
-/* Sums every worker's counters into *out (a snapshot). Any thread. */
-void pc_server_stats(struct pc_server *srv, struct pc_stats *out);
-/* Prometheus text exposition of the counters into buf; returns length. */
-size_t pc_server_metrics(struct pc_server *srv, char *buf, size_t size);
 
 /* Admission: reserves one connection slot for listener li on worker w.
  * Returns false (nothing reserved) if a limit is reached. Worker thread. */
 bool pc_server_admit(struct pc_server *srv, struct pc_worker *w, unsigned li);
 /* Releases a slot taken by pc_server_admit. Worker thread. */
 void pc_server_release(struct pc_server *srv, unsigned li);
-
-/* The server a worker belongs to, for modules reaching server-wide data
- * (metrics). */
-struct pc_server *pc_worker_server(struct pc_worker *w);
 
 #endif

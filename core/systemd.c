@@ -13,6 +13,7 @@
 
 #include "core/listener.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/server.h"
 
 /* STATUS= is refreshed this often (and only sent when its text changed). */
@@ -252,7 +253,7 @@ size_t pc_systemd_status(struct pc_server *srv, char *buf, size_t size)
 {
     unsigned long long accepted = 0;
     for (unsigned i = 0; i < srv->nworkers; i++)
-        accepted += PC_STAT_GET(&srv->workers[i], accepted);
+        accepted += PC_WORKER_SUM(&srv->workers[i], accepted);
     int n = snprintf(buf, size,
                      "%u workers, %llu connections open, %llu "
                      "accepted",

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "core/config_keys.h"
 #include "core/tls_tickets.h"
@@ -41,12 +42,17 @@ static int readable(const char *key, const char *path, const char *where,
                     const char *listener, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
-    if (!f) {
+    struct stat st;
+    int e = !f ? errno : fstat(fileno(f), &st) < 0 ? errno
+                       : S_ISDIR(st.st_mode)        ? EISDIR
+                                                    : 0;
+    if (f)
+        fclose(f);
+    if (e) {
         pc_errf(err, errlen, "%s: [listener %s] %s: %s: %s", where, listener,
-                key, path, strerror(errno));
+                key, path, strerror(e));
         return -EINVAL;
     }
-    fclose(f);
     return 0;
 }
 

@@ -84,13 +84,12 @@ static int set_mac_key(EVP_MAC_CTX *mac, const unsigned char *key)
     return EVP_MAC_CTX_set_params(mac, params) == 1 ? 0 : -1;
 }
 
-/* Returns as OpenSSL asks: 1 ticket sealed or opened, 2 opened with the
- * previous key (issue a new one), 0 unknown key (full handshake), -1
- * error. */
+/* Returns as OpenSSL asks: 1 ticket sealed or opened, 2 opened and a
+ * new one to be issued (sealed with the previous key, or TLS 1.3), 0
+ * unknown key (full handshake), -1 error. */
 int pc_tls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
                      EVP_CIPHER_CTX *cipher, EVP_MAC_CTX *mac, int enc)
 {
-    (void)ssl;
     struct pc_ticket_key k;
     bool renew = false;
     pthread_mutex_lock(&ring_lock);
@@ -113,7 +112,10 @@ int pc_tls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
     } else if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), NULL, k.aes,
                                   iv) == 1 &&
                set_mac_key(mac, k.hmac) == 0) {
-        r = renew ? 2 : 1;
+        /* TLS 1.3 clients should use a ticket once (RFC 8446 C.4): a
+         * resumption always gets a fresh one, or the next resumption
+         * of a careful client is a full handshake. */
+        r = renew || SSL_version(ssl) >= TLS1_3_VERSION ? 2 : 1;
     }
     OPENSSL_cleanse(&k, sizeof k);
     return r;

@@ -1,6 +1,7 @@
 /* upper: a complete out-of-tree percore module. It answers each line with
- * the line in upper case, counts lines per connection, and says goodbye
- * on "quit". Build it against the installed headers:
+ * the line in upper case, counts lines per connection and in a metric of
+ * its own, and says goodbye on "quit". Build it against the installed
+ * headers:
  *
  *   cc -shared -fPIC -O2 $(pkg-config --cflags percore) upper.c -o upper.so
  *
@@ -25,6 +26,20 @@ struct upper_conn {
 
 struct upper_worker {
     size_t max_line;     /* per-worker state, from the listener's options */
+    struct pc_metric *lines; /* this worker's instance of upper_lines */
+};
+
+/* On the metrics listener, summed over workers:
+ *   percore_upper_lines_total{listener="shout",protocol="upper",result="upper"} 2
+ * one series per value of its label "result". */
+enum { LINE_UPPER, LINE_TOO_LONG, LINE_QUIT };
+static const char *const line_results[] = {"upper", "too_long", "quit", NULL};
+static const struct pc_metric_def upper_lines = {
+    .name = "percore_upper_lines_total",
+    .type = PC_METRIC_COUNTER,
+    .help = "Lines received, by what was done with them",
+    .label = "result",
+    .values = line_results,
 };
 
 static const struct pc_option upper_options[] = {
@@ -39,6 +54,8 @@ static int upper_worker_init(struct pc_worker *w, const struct pc_section *cfg,
     if (!uw)
         return -1; /* percored refuses to start, naming the module */
     uw->max_line = (size_t)pc_section_int(cfg, "max_line");
+    /* Labelled with this listener; NULL (counted nowhere) if it fails. */
+    uw->lines = pc_metric_new(w, &upper_lines, cfg);
     *wstate = uw;
     return 0;
 }
@@ -72,12 +89,15 @@ static size_t upper_data(struct pc_conn *c, const char *data, size_t len)
     while ((nl = memchr(data + used, '\n', len - used))) {
         size_t n = (size_t)(nl - (data + used)) + 1;
         if (n > uw->max_line) {
+            pc_metric_add(uw->lines, LINE_TOO_LONG, 1);
             pc_conn_write(c, "ERR line too long\n", 18);
         } else if (n >= 5 && memcmp(data + used, "quit", 4) == 0) {
+            pc_metric_add(uw->lines, LINE_QUIT, 1);
             pc_conn_write(c, "BYE\n", 4);
             pc_conn_close(c);
             return len;
         } else {
+            pc_metric_add(uw->lines, LINE_UPPER, 1); /* no lock: ours */
             write_upper(c, data + used, n);
         }
         uc->lines++;

@@ -81,7 +81,8 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
             pc_log(PC_LOG_WARN, "acceptor: out of file descriptors on %s: "
                    "dropping new connections until some close", name);
         a->exhausted_burst += r.exhausted;
-        atomic_fetch_add(&a->srv->acceptor_fd_exhausted, r.exhausted);
+        PC_STAT_BUMP(a->srv->acceptor_stats[l->index].fd_exhausted,
+                     r.exhausted);
         ev_io_stop(loop, io);
         ev_timer_set(&l->pause, PC_ACCEPT_PAUSE, 0.);
         ev_timer_start(loop, &l->pause);
@@ -93,7 +94,8 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
         a->exhausted_burst = 0;
     }
     if (r.errors)
-        atomic_fetch_add(&a->srv->acceptor_accept_errors, r.errors);
+        PC_STAT_BUMP(a->srv->acceptor_stats[l->index].accept_errors,
+                     r.errors);
 }
 
 static void resume_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -113,6 +115,7 @@ static void stop_cb(struct ev_loop *loop, ev_async *w, int revents)
 static void *acceptor_main(void *arg)
 {
     struct pc_acceptor *a = arg;
+    (void)pthread_setname_np(pthread_self(), "pc-acceptor");
     ev_run(a->loop, 0);
     return NULL;
 }

@@ -210,6 +210,8 @@ static void finish(struct pc_conn *c)
         for (int i = 0; i < 4 && read(c->io.fd, w->scratch,
                                       w->scratch_size) > 0; i++)
             ;
+    if (pc_conn_log_on())
+        pc_conn_log_close(c, why);
     pc_tls_free(c);
     close(c->io.fd);
     size_t before = c->out.bytes;
@@ -217,7 +219,7 @@ static void finish(struct pc_conn *c)
     pc_conn_account_output(c, before);
     free(c->in);
     PC_STAT_ADD(w, connections, -1);
-    PC_STAT_ADD(w, closed[why], 1);
+    PC_LSTAT_ADD(s, closed[why], 1);
     pc_server_release(w->srv, s->index);
     free(c);
     pc_worker_check_drained(w);
@@ -341,7 +343,7 @@ static void conn_read(struct pc_conn *c)
     struct pc_worker *w = c->svc->w;
     ssize_t n = read(c->io.fd, w->scratch, w->scratch_size);
     if (n > 0) {
-        PC_STAT_ADD(w, bytes_in, (uint64_t)n);
+        PC_LSTAT_ADD(c->svc, bytes_in, (uint64_t)n);
         pc_conn_touch(c);
         pc_conn_deliver(c, w->scratch, (size_t)n);
     } else if (n == 0) {

@@ -20,8 +20,10 @@
 #include "workers/conn_state.h"
 #include "workers/worker.h"
 
-static void refuse(struct pc_service *s, int fd)
+static void refuse(struct pc_service *s, int fd, const char *why)
 {
+    if (pc_conn_log_on())
+        pc_conn_log_refused(s, fd, why);
     const char *text = s->proto->refuse_text;
     /* Cleartext would only garble a TLS client's handshake. */
     if (text && !s->cfg->tls_ctx) {
@@ -29,7 +31,7 @@ static void refuse(struct pc_service *s, int fd)
         (void)r;
     }
     close(fd);
-    PC_STAT_ADD(s->w, refused, 1);
+    PC_LSTAT_ADD(s, refused, 1);
 }
 
 /* Ends a handshake that is still running, or, when it already failed
@@ -59,7 +61,8 @@ void pc_conn_adopt(struct pc_service *s, int fd)
 {
     struct pc_worker *w = s->w;
     if (w->draining || !pc_server_admit(w->srv, w, s->index)) {
-        refuse(s, fd);
+        refuse(s, fd, w->draining ? "the server is stopping"
+                                  : "a connection limit is reached");
         return;
     }
     struct ssl_ctx_st *tls = s->cfg->tls_ctx;
@@ -69,7 +72,7 @@ void pc_conn_adopt(struct pc_service *s, int fd)
         pc_log(PC_LOG_WARN, "out of memory for a new connection on %s",
                s->cfg->name);
         pc_server_release(w->srv, s->index);
-        refuse(s, fd);
+        refuse(s, fd, "out of memory");
         return;
     }
     int one = 1;
@@ -93,7 +96,7 @@ void pc_conn_adopt(struct pc_service *s, int fd)
                    s->cfg->name);
             free(c);
             pc_server_release(w->srv, s->index);
-            refuse(s, fd);
+            refuse(s, fd, "out of memory for TLS");
             return;
         }
         /* A flood of handshakes that never finish holds memory (an SSL
@@ -107,8 +110,10 @@ void pc_conn_adopt(struct pc_service *s, int fd)
     }
     pc_conn_list_append(c);
     ev_io_start(w->loop, &c->io);
-    PC_STAT_ADD(w, accepted, 1);
+    PC_LSTAT_ADD(s, accepted, 1);
     PC_STAT_ADD(w, connections, 1);
+    if (pc_conn_log_on())
+        pc_conn_log_accept(c);
     if (tls)
         pc_tls_readable(c); /* the ClientHello may be here already */
     else if (s->proto->on_open)
@@ -136,10 +141,12 @@ static ev_tstamp expire_list(struct pc_conn *const *head, double timeout,
     if (timeout <= 0)
         return 0;
     while (*head && (*head)->last_active + timeout <= now) {
-        if (handshakes)
+        if (handshakes) {
             end_handshake(*head, PC_TLS_FAIL_TIMEOUT);
-        else
+        } else {
+            pc_tls_notify_now(*head); /* TLS: a clean close_notify */
             pc_conn_kill(*head, PC_CLOSE_IDLE);
+        }
     }
     return *head ? (*head)->last_active + timeout : 0;
 }
@@ -201,12 +208,12 @@ uint64_t pc_conn_id(const struct pc_conn *c)
     return c->id;
 }
 
-const char *pc_conn_peer(struct pc_conn *c, char *buf, size_t size)
+const char *pc_fd_peer(int fd, char *buf, size_t size)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     char host[INET6_ADDRSTRLEN] = "?";
-    if (getpeername(c->io.fd, (struct sockaddr *)&ss, &len) < 0) {
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0) {
         snprintf(buf, size, "?");
         /* NOLINTNEXTLINE(*core.UndefinedBinaryOperatorResult): ss is set */
     } else if (ss.ss_family == AF_INET) {
@@ -221,6 +228,11 @@ const char *pc_conn_peer(struct pc_conn *c, char *buf, size_t size)
         snprintf(buf, size, "unix");
     }
     return buf;
+}
+
+const char *pc_conn_peer(struct pc_conn *c, char *buf, size_t size)
+{
+    return pc_fd_peer(c->io.fd, buf, size);
 }
 
 bool pc_conn_tls(struct pc_conn *c, struct pc_tls_info *info)

@@ -12,6 +12,7 @@
 #include "percore/percore.h"
 
 struct pc_conn;
+struct pc_service;
 
 /* The loop of c's worker (needs workers/worker.h). */
 #define CONN_LOOP(c) ((c)->svc->w->loop)
@@ -52,6 +53,15 @@ void pc_conn_io_cb(struct ev_loop *loop, ev_io *io, int revents);
  * PC_CONN_HANDSHAKE, else the idle list). */
 void pc_conn_list_append(struct pc_conn *c);
 void pc_conn_list_unlink(struct pc_conn *c);
+
+/* Debug lines (conn_log.c): whether they are on, and one per accept,
+ * refusal and close. */
+bool pc_conn_log_on(void);
+void pc_conn_log_accept(struct pc_conn *c);
+void pc_conn_log_refused(struct pc_service *s, int fd, const char *why);
+/* The peer of socket fd as text ("127.0.0.1:5123", "[::1]:80", "unix"). */
+const char *pc_fd_peer(int fd, char *buf, size_t size);
+void pc_conn_log_close(struct pc_conn *c, enum pc_close_reason why);
 
 /* Writes what c's socket takes now. */
 void pc_conn_flush_now(struct pc_conn *c);

@@ -158,8 +158,8 @@ void pc_conn_flush_now(struct pc_conn *c)
         return;
     }
     if (n > 0) {
-        PC_STAT_ADD(c->svc->w, bytes_out, (uint64_t)n);
-        PC_STAT_ADD(c->svc->w, writes, 1);
+        PC_LSTAT_ADD(c->svc, bytes_out, (uint64_t)n);
+        PC_LSTAT_ADD(c->svc, writes, 1);
         pc_conn_touch(c);
     }
     size_t unsent = pc_conn_unsent(c);

@@ -145,11 +145,10 @@ void pc_tls_free(struct pc_conn *c)
     struct pc_tls_conn *t = pc_tls_of(c);
     if (!t)
         return;
-    struct pc_worker *w = c->svc->w;
     if (!(c->flags & PC_CONN_HANDSHAKE)) {
-        PC_STAT_ADD(w, tls_open, -1);
+        PC_LSTAT_ADD(c->svc, tls_open, -1);
         if (t->ktls_send)
-            PC_STAT_ADD(w, tls_ktls, -1);
+            PC_LSTAT_ADD(c->svc, tls_ktls, -1);
     }
     SSL_free(t->ssl);
     pc_outq_clear(&t->wire);
@@ -202,10 +201,9 @@ static enum pc_tls_failure classify(int ssl_error)
 void pc_tls_fail(struct pc_conn *c, enum pc_tls_failure why)
 {
     struct pc_tls_conn *t = pc_tls_of(c);
-    struct pc_worker *w = c->svc->w;
     if (c->flags & (PC_CONN_DEAD | PC_CONN_CLOSING))
         return;
-    PC_STAT_ADD(w, tls_failures[why], 1);
+    PC_LSTAT_ADD(c->svc, tls_failures[why], 1);
     if (pc_log_get_level() >= PC_LOG_INFO) {
         char peer[64], detail[160] = "";
         unsigned long e = ERR_peek_last_error();
@@ -251,15 +249,14 @@ static void read_plaintext(struct pc_conn *c);
 static void handshake_done(struct pc_conn *c)
 {
     struct pc_tls_conn *t = pc_tls_of(c);
-    struct pc_worker *w = c->svc->w;
-    PC_STAT_ADD(w, tls_handshakes, 1);
+    PC_LSTAT_ADD(c->svc, tls_handshakes, 1);
     if (SSL_session_reused(t->ssl))
-        PC_STAT_ADD(w, tls_resumed, 1);
-    PC_STAT_ADD(w, tls_open, 1);
+        PC_LSTAT_ADD(c->svc, tls_resumed, 1);
+    PC_LSTAT_ADD(c->svc, tls_open, 1);
     if (SSL_CTX_get_options(SSL_get_SSL_CTX(t->ssl)) & SSL_OP_ENABLE_KTLS) {
         if (BIO_get_ktls_send(SSL_get_wbio(t->ssl))) {
             t->ktls_send = true;
-            PC_STAT_ADD(w, tls_ktls, 1);
+            PC_LSTAT_ADD(c->svc, tls_ktls, 1);
         } else {
             /* The kernel refused this cipher: encrypt here, through the
              * wire queue like every other connection. */
@@ -313,8 +310,13 @@ static void read_plaintext(struct pc_conn *c)
                             &n);
         if (r == 1) {
             have += n;
+            /* Records OpenSSL read ahead are taken at once; a socket
+             * with more is readable again (level-triggered), so asking
+             * it now would mostly cost a read that says EAGAIN. */
+            if (have < w->scratch_size && SSL_has_pending(t->ssl))
+                continue;
             if (have < w->scratch_size)
-                continue; /* more records may be buffered: fill first */
+                break;
             pc_conn_deliver(c, w->scratch, have);
             have = 0;
             if (++rounds == TLS_READ_ROUNDS) {
@@ -357,7 +359,7 @@ static void read_plaintext(struct pc_conn *c)
     }
     if (have)
         pc_conn_deliver(c, w->scratch, have);
-    PC_STAT_ADD(w, bytes_in, BIO_number_read(SSL_get_rbio(t->ssl)) - before);
+    PC_LSTAT_ADD(c->svc, bytes_in, BIO_number_read(SSL_get_rbio(t->ssl)) - before);
     if (t->wire.bytes)
         pc_conn_mark_pending(c); /* written while reading: a KeyUpdate */
 }
@@ -407,6 +409,19 @@ static int encrypt_some(struct pc_conn *c, struct pc_tls_conn *t)
         pc_outq_consume(&c->out, done);
     }
     return 0;
+}
+
+void pc_tls_notify_now(struct pc_conn *c)
+{
+    struct pc_tls_conn *t = pc_tls_of(c);
+    if (!t || t->notified || (c->flags & (PC_CONN_HANDSHAKE | PC_CONN_DEAD)))
+        return;
+    ERR_clear_error();
+    (void)SSL_shutdown(t->ssl);
+    ERR_clear_error();
+    t->notified = true;
+    /* One try, without waiting: the socket of an idle peer has room. */
+    (void)pc_outq_flush(&t->wire, c->io.fd);
 }
 
 long pc_tls_flush(struct pc_conn *c)

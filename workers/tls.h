@@ -69,6 +69,10 @@ void pc_tls_readable(struct pc_conn *c);
  * take it), adds close_notify once a closing c has nothing left, and
  * writes the records. Returns bytes written to the socket or -errno. */
 long pc_tls_flush(struct pc_conn *c);
+/* Writes close_notify now if the socket takes it, for a connection about
+ * to be closed without the flush pass (an idle timeout), so its peer can
+ * tell the close from a truncation. */
+void pc_tls_notify_now(struct pc_conn *c);
 /* Encrypted bytes not yet written. */
 size_t pc_tls_unsent(struct pc_conn *c);
 /* Ends a handshake that will not finish: counted and logged as `why`. */

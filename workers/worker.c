@@ -3,6 +3,7 @@
 #include "workers/worker.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,9 +27,10 @@ static void adopt_cb(void *arg, int fd)
     pc_conn_adopt(arg, fd);
 }
 
-static void note_exhaustion(struct pc_worker *w, struct pc_accept_result r,
-                            const char *listener)
+static void note_exhaustion(struct pc_service *s, struct pc_accept_result r)
 {
+    struct pc_worker *w = s->w;
+    const char *listener = s->cfg->name;
     if (r.exhausted) {
         /* One line per burst: the first drop logs, recovery logs the sum. */
         if (w->exhausted_burst == 0)
@@ -36,7 +38,7 @@ static void note_exhaustion(struct pc_worker *w, struct pc_accept_result r,
                    "accepting on %s: dropping new connections until some "
                    "close", w->id, listener);
         w->exhausted_burst += r.exhausted;
-        PC_STAT_ADD(w, fd_exhausted, r.exhausted);
+        PC_LSTAT_ADD(s, fd_exhausted, r.exhausted);
     } else if (r.accepted && w->exhausted_burst) {
         pc_log(PC_LOG_NOTICE, "worker %u: accepting again on %s after "
                "dropping %llu connections for lack of file descriptors",
@@ -44,7 +46,7 @@ static void note_exhaustion(struct pc_worker *w, struct pc_accept_result r,
         w->exhausted_burst = 0;
     }
     if (r.errors)
-        PC_STAT_ADD(w, accept_errors, r.errors);
+        PC_LSTAT_ADD(s, accept_errors, r.errors);
 }
 
 static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
@@ -54,7 +56,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
     struct pc_worker *w = s->w;
     struct pc_accept_result r = pc_accept_batch(io->fd, &w->spare_fd,
                                                 PC_ACCEPT_BATCH, adopt_cb, s);
-    note_exhaustion(w, r, s->cfg->name);
+    note_exhaustion(s, r);
     if (r.exhausted) {
         ev_io_stop(loop, io);
         ev_timer_set(&s->accept_pause, PC_ACCEPT_PAUSE, 0.);
@@ -296,6 +298,7 @@ int pc_worker_create(struct pc_worker *w, struct pc_server *srv, unsigned id,
     w->cfg = srv->cfg;
     w->cpu = pc_cpus_nth(id);
     w->spare_fd = -1;
+    w->arena = -1;
     w->loop = ev_loop_new(backend | EVFLAG_NOENV | EVFLAG_NOSIGMASK);
     if (!w->loop)
         return -ENOSYS;
@@ -313,9 +316,13 @@ int pc_worker_create(struct pc_worker *w, struct pc_server *srv, unsigned id,
     ev_init(&w->cut_timer, cut_cb);
     w->cut_timer.data = w;
     w->nsvcs = srv->cfg->nlisteners;
-    w->svcs = calloc(w->nsvcs, sizeof *w->svcs);
+    /* Whole cache lines: the counters in each service are written by
+     * this worker alone and must share no line with another's. */
+    size_t size = (w->nsvcs ? w->nsvcs : 1) * sizeof *w->svcs;
+    w->svcs = aligned_alloc(PC_CACHE_LINE, size);
     if (!w->svcs)
         return -ENOMEM;
+    memset(w->svcs, 0, size);
     for (unsigned i = 0; i < w->nsvcs; i++) {
         struct pc_service *s = &w->svcs[i];
         s->w = w;
@@ -344,6 +351,8 @@ static void use_own_arena(struct pc_worker *w)
         mallctl("thread.arena", NULL, NULL, &arena, sizeof arena) != 0)
         pc_log(PC_LOG_WARN, "worker %u: no jemalloc arena of its own",
                w->id);
+    else
+        w->arena = (int)arena; /* read by metrics once the workers run */
 #else
     (void)w;
 #endif
@@ -380,6 +389,10 @@ static void fini_modules(struct pc_worker *w)
 static void *worker_main(void *arg)
 {
     struct pc_worker *w = arg;
+    /* top -H, perf and gdb tell the threads apart by name (15 bytes). */
+    char name[16];
+    snprintf(name, sizeof name, "pc-worker/%u", w->id);
+    (void)pthread_setname_np(pthread_self(), name);
     if (w->cpu >= 0 && pc_cpus_pin_self(w->cpu) < 0)
         pc_log(PC_LOG_WARN, "worker %u: cannot pin to CPU %d", w->id, w->cpu);
     use_own_arena(w);
@@ -484,11 +497,6 @@ struct ev_loop *pc_worker_loop(struct pc_worker *w)
 const struct pc_section *pc_cluster_section(struct pc_worker *w)
 {
     return w->cfg->has_cluster ? &w->cfg->cluster : NULL;
-}
-
-struct pc_server *pc_worker_server(struct pc_worker *w)
-{
-    return w->srv;
 }
 
 _Static_assert(sizeof(ev_timer) <= sizeof(((struct pc_timer *)0)->opaque),

@@ -14,44 +14,10 @@
 #include "percore/percore.h"
 #include "workers/mailbox.h"
 #include "workers/outq.h"
+#include "workers/stats.h"
 #include "workers/tls.h"
 
 struct pc_server;
-
-/* Counters a worker writes and anyone may read (metrics, --stats, tests).
- * Only the owning worker writes, so updates are a relaxed load and store,
- * not a locked read-modify-write; readers see each value whole. */
-struct pc_stats {
-    atomic_uint_fast64_t connections; /* open now */
-    atomic_uint_fast64_t accepted;
-    atomic_uint_fast64_t refused;     /* over a connection limit */
-    atomic_uint_fast64_t accept_errors;
-    atomic_uint_fast64_t fd_exhausted; /* EMFILE/ENFILE on accept */
-    atomic_uint_fast64_t bytes_in;
-    atomic_uint_fast64_t bytes_out;
-    atomic_uint_fast64_t writes;      /* flushes that sent bytes */
-    atomic_uint_fast64_t messages_in; /* pc_post/pc_broadcast received */
-    atomic_uint_fast64_t loops;       /* loop iterations: liveness */
-    atomic_uint_fast64_t out_queued;  /* output bytes queued on all conns */
-    atomic_uint_fast64_t out_queued_peak;
-    atomic_uint_fast64_t shared_bytes; /* payloads of live pc_sbufs */
-    atomic_uint_fast64_t closed[PC_CLOSE_REASONS];
-    /* TLS listeners: handshakes finished (and of them resumed), failed by
-     * reason; connections open after a handshake (and of them with kTLS). */
-    atomic_uint_fast64_t tls_handshakes;
-    atomic_uint_fast64_t tls_resumed;
-    atomic_uint_fast64_t tls_failures[PC_TLS_FAILURES];
-    atomic_uint_fast64_t tls_open;
-    atomic_uint_fast64_t tls_ktls;
-};
-
-#define PC_STAT_ADD(w, field, n)                                              \
-    atomic_store_explicit(                                                    \
-        &(w)->stats.field,                                                    \
-        atomic_load_explicit(&(w)->stats.field, memory_order_relaxed) + (n),  \
-        memory_order_relaxed)
-#define PC_STAT_GET(w, field)                                                 \
-    atomic_load_explicit(&(w)->stats.field, memory_order_relaxed)
 
 /* One listener as seen by one worker: the module instance, the accept
  * watcher (reuseport), and the connections ordered by last activity. */
@@ -75,6 +41,7 @@ struct pc_service {
     struct pc_conn **delayed;
     size_t ndelayed, delayed_cap;
     ev_timer flush_timer;
+    struct pc_listener_stats stats; /* this listener's traffic here */
 };
 
 enum pc_conn_flag {
@@ -125,6 +92,7 @@ _Static_assert(sizeof(struct pc_conn) <= 128, "see struct pc_conn");
 #define PC_CUT_LINGER 5.0
 
 struct pc_worker {
+    struct pc_stats stats;      /* any thread reads; first: whole lines */
     unsigned id, count;
     int cpu;
     struct pc_server *srv;
@@ -157,7 +125,11 @@ struct pc_worker {
     uint64_t exhausted_burst;   /* EMFILE drops since the last good accept */
     bool draining;
     bool drained;               /* counted in srv->workers_drained */
-    struct pc_stats stats;      /* any thread reads */
+    int arena;                  /* its jemalloc arena, -1 if none */
+    /* Module metrics (core/module_metrics.c), newest first: the worker
+     * pushes with a release store, any thread reads after an acquire
+     * load; the server frees them after pc_worker_destroy. */
+    _Atomic(struct pc_metric *) metrics;
     /* pc_worker_slot: state modules of several listeners share here. */
     struct pc_worker_slot { const void *key; void *value; } *slots;
     unsigned nslots;

@@ -9,6 +9,7 @@ import pty
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,7 @@ from percored import BINARY as PERCORED, SLOW, Percored, free_port  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import ircbench  # noqa: E402  (bench/run's ngircd config)
+import tlsbench  # noqa: E402  (bench/run's certificates and nginx config)
 
 BUILD = os.path.dirname(PERCORED)
 BENCH = os.environ.get("PERCORE_BENCH",
@@ -60,6 +62,33 @@ def percored_speaks_irc():
 
 
 PERCORED_IRC = percored_speaks_irc()
+CERTS_DIR = tempfile.mkdtemp(prefix="pcb-test-certs-")
+CERTS = tlsbench.make_certs(CERTS_DIR)
+_, CERT, KEY = CERTS["ecdsa"]
+PERCORED_TLS = tlsbench.percored_has_tls(PERCORED, CERT, KEY) is None
+
+
+def tearDownModule():
+    shutil.rmtree(CERTS_DIR, ignore_errors=True)
+
+
+def tls_echo(context_of):
+    """A FakeServer handler: TLS with a context from context_of(), then
+    echo until the client closes."""
+    def handle(conn):
+        try:
+            with context_of().wrap_socket(conn, server_side=True) as s:
+                while data := s.recv(65536):
+                    s.sendall(data)
+        except (ssl.SSLError, OSError):
+            pass
+    return handle
+
+
+def server_context(cert=CERT, key=KEY):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    return ctx
 
 
 def bench(*args, timeout=60, stderr=subprocess.PIPE):
@@ -352,6 +381,135 @@ class BenchTest(unittest.TestCase):
         self.assertEqual(r["errors"]["protocol"], r["chat"]["sent"])
         self.assertEqual(r["chat"]["received"], r["chat"]["expected"])
         self.assertEqual(status, 1)
+
+    # ---- tls --------------------------------------------------------------
+
+    def check_handshakes(self, status, r, version, resume):
+        self.check_report(status, r, "handshake")
+        tls = r["tls"]
+        self.assertEqual(tls["protocol"], f"TLSv{version}")
+        self.assertEqual(tls["sni"], "localhost")
+        self.assertEqual(tls["resume"], resume)
+        self.assertGreaterEqual(r["connections"]["opened"], r["messages"])
+        if resume:
+            # warmed up: every measured handshake offered and resumed
+            self.assertEqual(tls["resumed"], r["messages"])
+            self.assertEqual(tls["offered"], r["messages"])
+            self.assertEqual(tls["resumed_fraction"], 1.0)
+        else:
+            self.assertEqual(tls["resumed"], 0)
+
+    def test_handshakes_with_an_echo_and_resumed_in_both_versions(self):
+        ctx = server_context()  # one context: its tickets stay good
+        with FakeServer(tls_echo(lambda: ctx)) as fake:
+            for version in ("1.2", "1.3"):
+                for resume in (False, True):
+                    with self.subTest(version=version, resume=resume):
+                        status, r = bench(
+                            "handshake", "-a", f":{fake.port}", "-c", 3,
+                            "-s", 64, "--tls-version", version, "-d", 0.5,
+                            "-w", 0.3, *(["--resume"] if resume else []))
+                        self.check_handshakes(status, r, version, resume)
+                        self.assertEqual(r["bytes"], r["messages"] * 64)
+
+    def test_handshake_alone_waits_for_the_tls13_ticket(self):
+        ctx = server_context()
+        with FakeServer(tls_echo(lambda: ctx)) as fake:
+            status, r = bench("handshake", "-a", f":{fake.port}", "-c", 3,
+                              "-d", 0.5, "-w", 0.3, "--resume")
+        self.check_handshakes(status, r, "1.3", True)
+        self.assertEqual(r["bytes"], 0)
+
+    def test_echo_over_tls_checks_every_byte_at_a_fixed_rate(self):
+        with FakeServer(tls_echo(server_context)) as fake:
+            status, r = bench("echo", "--tls", "-a", f":{fake.port}",
+                              "-c", 5, "-s", 5000, "-r", 500, "-d", 1)
+        self.check_report(status, r, "echo")
+        self.assertEqual(r["tls"]["protocol"], "TLSv1.3")
+        self.assertIsNone(r["tls"]["resumed_fraction"])
+        self.assertGreater(r["messages_per_s"], 400)
+        self.assertEqual(r["bytes"], r["messages"] * 5000)
+
+    def test_a_session_offered_and_not_resumed_is_an_error(self):
+        """A server with a new context (ticket keys, session cache) per
+        connection can never resume."""
+        with FakeServer(tls_echo(server_context)) as fake:
+            for version in ("1.2", "1.3"):
+                with self.subTest(version=version):
+                    status, r = bench("handshake", "-a", f":{fake.port}",
+                                      "-c", 2, "-s", 16, "--resume",
+                                      "--tls-version", version, "-d", 0.5,
+                                      "-w", 0.2)
+                    self.assertGreater(r["messages"], 0)
+                    self.assertEqual(r["tls"]["resumed"], 0)
+                    self.assertEqual(r["tls"]["resumed_fraction"], 0)
+                    self.assertEqual(r["errors"]["not_resumed"],
+                                     r["tls"]["offered"])
+                    self.assertGreater(r["errors"]["not_resumed"], 0)
+                    self.assertEqual(status, 1)
+
+    def test_a_server_that_does_not_speak_tls_is_counted(self):
+        def plain_echo(conn):
+            try:
+                while data := conn.recv(65536):
+                    conn.sendall(data)
+            except OSError:  # the client gives up and resets
+                pass
+        with FakeServer(plain_echo) as fake:
+            status, r = bench("handshake", "-a", f":{fake.port}", "-c", 2,
+                              "-d", 0.3, "--drain", 1, stderr=subprocess.PIPE)
+        self.assertGreater(r["errors"]["tls"], 0)
+        self.assertEqual(r["messages"], 0)
+        self.assertEqual(status, 1)
+
+    def _nginx(self, directory, **conf):
+        why = tlsbench.have_nginx()
+        if why:
+            self.skipTest(why + " (bench/run installs it)")
+        port = free_port()
+        path = tlsbench.nginx_conf(directory, port, CERT, KEY, **conf)
+        p = subprocess.Popen(tlsbench.nginx_argv(directory, path),
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        return port, p
+
+    def test_nginx_handshakes_full_and_resumed_measure_its_worker(self):
+        d = tempfile.mkdtemp(prefix="pcb-test-nginx-")
+        port, p = self._nginx(d)
+        try:
+            wait_port(port, p)
+            worker = tlsbench.worker_pid(p.pid)
+            for version, resume in (("1.3", False), ("1.3", True),
+                                    ("1.2", True)):
+                with self.subTest(version=version, resume=resume):
+                    status, r = bench(
+                        "handshake", "-a", f":{port}", "-c", 4,
+                        "--tls-version", version, "-d", 0.5, "-w", 0.3,
+                        "--server-pid", worker,
+                        *(["--resume"] if resume else []))
+                    self.check_handshakes(status, r, version, resume)
+                    self.assertGreater(r["server"]["cpu_s"], 0)
+        finally:
+            p.terminate()
+            p.wait(10)
+            shutil.rmtree(d, ignore_errors=True)
+
+    @unittest.skipUnless(PERCORED_TLS, "this percored has no TLS yet "
+                         "(percored -t --set echo.tls_certificate=... fails)")
+    def test_percored_tls_handshakes_and_echo(self):
+        with Percored(*tlsbench.percored_tls_args(CERT, KEY),
+                      workers=2) as srv:
+            port = srv.ports["echo"]
+            for version in ("1.2", "1.3"):
+                with self.subTest(version=version):
+                    status, r = bench("handshake", "-a", f":{port}", "-c", 4,
+                                      "--tls-version", version, "--resume",
+                                      "-s", 64, "-d", 0.5, "-w", 0.3,
+                                      "--server-pid", srv.proc.pid)
+                    self.check_handshakes(status, r, version, True)
+            status, r = bench("echo", "--tls", "-a", f":{port}", "-c", 10,
+                              "-s", 4096, "-r", 1000, "-d", 1)
+            self.check_report(status, r, "echo")
 
     # ---- what it must catch ---------------------------------------------
 

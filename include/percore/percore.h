@@ -30,9 +30,10 @@ extern "C" {
 
 #define PC_VERSION "0.1.0"
 
-/* Bumped whenever struct pc_proto or any structure below changes layout; a
- * module built against another value is refused at load time. */
-#define PC_PROTO_ABI 0x70630003u
+/* Bumped whenever struct pc_proto or any structure below changes layout,
+ * or functions are added a module may call; a module built against
+ * another value is refused at load time. */
+#define PC_PROTO_ABI 0x70630004u
 
 struct pc_worker;
 struct pc_conn;
@@ -290,6 +291,66 @@ void pc_timer_start(struct pc_worker *w, struct pc_timer *t, double seconds);
 void pc_timer_stop(struct pc_worker *w, struct pc_timer *t);
 /* Seconds on the worker's loop clock (cheap, cached per loop pass). */
 double pc_worker_now(struct pc_worker *w);
+
+/* ---- metrics --------------------------------------------------------- */
+/* A module's own counters and gauges, exported with the framework's on
+ * every metrics listener. Each worker registers its own instance of a
+ * metric and alone writes it (a relaxed load and store in memory of its
+ * own, on cache lines of its own: no lock, no shared line, no atomic
+ * read-modify-write). The exposition sums a metric over the workers:
+ * one series per listener (labels listener and protocol, when the
+ * metric was registered for one) and per value of its own label. */
+
+enum pc_metric_type {
+    PC_METRIC_COUNTER, /* only goes up; the name must end in _total */
+    PC_METRIC_GAUGE,   /* goes up and down (may be negative) */
+};
+
+/* What a metric is; static, it is referred to, not copied. name follows
+ * Prometheus ([a-zA-Z_:][a-zA-Z0-9_:]*, base units: _bytes, _seconds),
+ * should begin with percore_ and the module's name, and must not be one
+ * of the framework's. label, if not NULL, is the name of one label of
+ * the module's own ([a-zA-Z_][a-zA-Z0-9_]*, not listener, protocol or
+ * worker), and values its possible values, NULL-terminated: value i is
+ * written with index i. Without a label there is one value, index 0. */
+struct pc_metric_def {
+    const char *name;
+    enum pc_metric_type type;
+    const char *help;           /* one line */
+    const char *label;          /* NULL: no label of its own */
+    const char *const *values;  /* NULL-terminated; NULL without label */
+};
+
+/* A worker's instance of one metric; framework-owned. */
+struct pc_metric;
+
+/* Registers worker w's instance of def, for the listener cfg (its
+ * series carry listener="NAME",protocol="PROTO") or for none (cfg
+ * NULL). Registering the same def for the same listener again returns
+ * the same handle. Returns NULL, logging why, for an invalid def (bad
+ * name or label, a counter without _total, a name registered with
+ * another type or labels) or out of memory; every pc_metric_* call
+ * accepts NULL and does nothing, so a module need not check. The handle
+ * lives until the worker is gone (after worker_fini). Worker thread w,
+ * typically in worker_init. */
+struct pc_metric *pc_metric_new(struct pc_worker *w,
+                                const struct pc_metric_def *def,
+                                const struct pc_section *cfg);
+/* Adds n (negative only for a gauge) to value i (the label's i-th value;
+ * 0 without a label; out of range: nothing). The registering worker
+ * only. */
+void pc_metric_add(struct pc_metric *m, unsigned i, int64_t n);
+/* Sets value i of a gauge. The registering worker only. */
+void pc_metric_set(struct pc_metric *m, unsigned i, int64_t v);
+
+/* The whole exposition (the framework's metrics and every module's, all
+ * workers) in the Prometheus text format 0.0.4, as a new shared buffer
+ * with one reference, the caller's: queue it with pc_conn_write_shared
+ * and unref it. Its size grows with workers and listeners (about 1 KiB
+ * a worker). Other workers' counters are read as they run (each value
+ * whole, the set not frozen). NULL when out of memory. Worker thread w
+ * (the metrics module calls it for each scrape). */
+struct pc_sbuf *pc_metrics_render(struct pc_worker *w);
 
 /* The worker's libev loop, for a module that must watch a socket of its
  * own (a client library's libev adapter, such as hiredis's). Worker

@@ -171,7 +171,8 @@ static void chat_on_open(struct pc_conn *c)
 {
     struct chat_conn *cc = pc_conn_state(c);
     struct chat_worker *cw = pc_conn_wstate(c);
-    if (room_user_open(&cc->u, cw->core, c, &chat_face, &cw->opt.limits) < 0) {
+    if (room_user_open(&cc->u, cw->core, c, &chat_face, &cw->opt.limits,
+                       &cw->counters) < 0) {
         pc_conn_abort(c, PC_CLOSE_ERROR);
         return;
     }
@@ -302,7 +303,7 @@ static int chat_worker_init(struct pc_worker *w, const struct pc_section *cfg,
     struct chat_worker *cw = calloc(1, sizeof *cw);
     if (!cw)
         return -1;
-    cw->core = room_core_attach(w, pc_section_service(cfg));
+    cw->core = room_core_attach(w, cfg, &cw->counters);
     if (!cw->core) {
         free(cw);
         return -1;

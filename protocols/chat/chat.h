@@ -15,6 +15,7 @@ struct chat_options {
 struct chat_worker {
     struct room_core *core;
     struct chat_options opt;
+    struct room_counters counters;
 };
 
 struct chat_conn {

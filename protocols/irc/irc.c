@@ -172,7 +172,8 @@ static void irc_on_open(struct pc_conn *c)
 {
     struct irc_conn *ic = pc_conn_state(c);
     struct irc_worker *iw = pc_conn_wstate(c);
-    if (room_user_open(&ic->u, iw->core, c, &irc_face, &iw->opt.limits) < 0) {
+    if (room_user_open(&ic->u, iw->core, c, &irc_face, &iw->opt.limits,
+                       &iw->counters) < 0) {
         pc_conn_abort(c, PC_CLOSE_ERROR);
         return;
     }
@@ -303,7 +304,7 @@ static int irc_worker_init(struct pc_worker *w, const struct pc_section *cfg,
     struct irc_worker *iw = calloc(1, sizeof *iw);
     if (!iw)
         return -1;
-    iw->core = room_core_attach(w, pc_section_service(cfg));
+    iw->core = room_core_attach(w, cfg, &iw->counters);
     if (!iw->core) {
         free(iw);
         return -1;

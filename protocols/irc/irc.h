@@ -27,6 +27,7 @@ struct irc_options {
 struct irc_worker {
     struct room_core *core;
     struct irc_options opt;
+    struct room_counters counters;
     char created[64];            /* for 003 */
 };
 

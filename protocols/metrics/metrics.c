@@ -1,15 +1,15 @@
-/* metrics: the server's counters in Prometheus text format over HTTP
- * (GET /metrics), for an admin listener. One request per connection. */
+/* metrics: the server's metrics in the Prometheus text format over HTTP
+ * (GET /metrics), for an admin listener. One request per connection.
+ * The text comes from the framework (pc_metrics_render), so this module,
+ * like any other, uses only include/percore/. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "core/server.h"
+#include <percore/percore.h>
 
 #define REQUEST_MAX 8192
 
-static void reply(struct pc_conn *c, const char *status, const char *body,
-                  size_t len)
+static void reply_head(struct pc_conn *c, const char *status, size_t len)
 {
     char head[256];
     int n = snprintf(head, sizeof head,
@@ -18,7 +18,12 @@ static void reply(struct pc_conn *c, const char *status, const char *body,
                      "close\r\n\r\n",
                      status, len);
     pc_conn_write(c, head, (size_t)n);
-    pc_conn_write(c, body, len);
+}
+
+static void reply(struct pc_conn *c, const char *status, const char *body)
+{
+    reply_head(c, status, strlen(body));
+    pc_conn_write(c, body, strlen(body));
     pc_conn_close(c);
 }
 
@@ -32,24 +37,24 @@ static size_t metrics_data(struct pc_conn *c, const char *data, size_t len)
             end = data + i;
     if (!end) {
         if (len > REQUEST_MAX)
-            reply(c, "431 Request Header Fields Too Large", "", 0);
+            reply(c, "431 Request Header Fields Too Large", "");
         return 0;
     }
     if (strncmp(data, "GET /metrics ", 13) == 0 ||
         strncmp(data, "GET / ", 6) == 0) {
-        size_t size = (size_t)256 * 1024;
-        char *body = malloc(size);
+        /* One buffer, as long as the text is: it grows with the workers.
+         * Queued by reference, not copied again. */
+        struct pc_sbuf *body = pc_metrics_render(pc_conn_worker(c));
         if (!body) {
-            reply(c, "503 Service Unavailable", "", 0);
+            reply(c, "503 Service Unavailable", "");
         } else {
-            size_t n = pc_server_metrics(
-                pc_worker_server(pc_conn_worker(c)), body, size);
-            reply(c, "200 OK", body, n);
-            free(body);
+            reply_head(c, "200 OK", body->len);
+            pc_conn_write_shared(c, body);
+            pc_sbuf_unref(body);
+            pc_conn_close(c);
         }
     } else {
-        const char *msg = "only GET /metrics is served here\n";
-        reply(c, "404 Not Found", msg, strlen(msg));
+        reply(c, "404 Not Found", "only GET /metrics is served here\n");
     }
     return len;
 }

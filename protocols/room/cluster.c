@@ -42,11 +42,14 @@ static void on_up(void *owner)
     cl_rooms_up(cl);
     cl_nicks_refresh(cl); /* claims the nicks given while Redis was away */
     cl->next_refresh = pc_worker_now(cl->core->w) + cl->nick_ttl / 3;
+    cl_metrics_update(cl->metrics, cl);
 }
 
 static void on_down(void *owner)
 {
-    cl_rooms_down(owner);
+    struct room_cluster *cl = owner;
+    cl_rooms_down(cl);
+    cl_metrics_update(cl->metrics, cl);
 }
 
 static void on_sub(void *owner, const char *channel, size_t clen,
@@ -99,6 +102,7 @@ static void tick(struct pc_timer *t)
         cl_nicks_refresh(cl);
         cl->next_refresh = now + cl->nick_ttl / 3;
     }
+    cl_metrics_update(cl->metrics, cl);
     if (now >= cl->next_log) {
         log_counters(cl);
         cl->next_log = now + LOG_EVERY;
@@ -137,9 +141,11 @@ struct room_cluster *room_cluster_new(struct room_core *core,
     struct cl_link_events ev = {.owner = cl, .up = on_up, .down = on_down,
                                 .sub = on_sub};
     pc_timer_init(&cl->tick, tick, cl);
+    cl->metrics = cl_metrics_new(core->w);
     cl->next_log = pc_worker_now(core->w) + LOG_EVERY;
     cl->link = cl_link_new(core->w, &lc, &ev);
     if (!cl->link) {
+        cl_metrics_free(cl->metrics);
         free(cl);
         return NULL;
     }
@@ -159,5 +165,6 @@ void room_cluster_free(struct room_cluster *cl)
     pc_timer_stop(cl->core->w, &cl->tick);
     cl_link_free(cl->link); /* pending replies come back NULL first */
     cl_rooms_free(cl);
+    cl_metrics_free(cl->metrics);
     free(cl);
 }

@@ -120,11 +120,23 @@ int cl_line_decode(struct cl_line *ln, const char *data, size_t len);
 
 /* ---- per worker: cluster.c --------------------------------------------- */
 
+#define CL_LAG_BUCKETS 8 /* 1, 2, 5, 10, 50, 100, 1000 ms and more */
+
 struct cl_stats {
     uint64_t published, publish_failed, delivered, remote_delivered;
     uint64_t gaps_filled, gaps_announced, lines_held, not_delivered;
     uint64_t nick_claims, nick_lost, tells_out, tells_in;
+    uint64_t lag[CL_LAG_BUCKETS]; /* lines from publish to delivery here */
 };
+
+/* cluster_metrics.c: the counters above as pc_metric_* series. */
+struct cl_metrics;
+struct cl_metrics *cl_metrics_new(struct pc_worker *w);
+/* Brings the series up to date with the counters (each tick). */
+void cl_metrics_update(struct cl_metrics *m, const struct room_cluster *cl);
+void cl_metrics_free(struct cl_metrics *m);
+/* Counts one line delivered lag_ms after it was said. */
+void cl_stats_lag(struct cl_stats *s, int64_t lag_ms);
 
 struct room_cluster {
     struct room_core *core;
@@ -141,6 +153,7 @@ struct room_cluster {
     double next_refresh, next_log;
     char self_channel[96]; /* pcw:NODE:WORKER: private lines to here */
     struct cl_stats stats;
+    struct cl_metrics *metrics;
 };
 
 /* Made by room_core_attach when pc_cluster_section() is set. */

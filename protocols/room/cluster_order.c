@@ -99,6 +99,8 @@ static void deliver(struct room_cluster *cl, struct cl_room *cr,
                    ln.text, ln.len, dedup, ln.time_ms);
     free(by);
     cl->stats.delivered++;
+    if (cl_is_line(ln.kind))
+        cl_stats_lag(&cl->stats, room_now_ms(core) - ln.time_ms);
     if (!ours)
         cl->stats.remote_delivered++;
 }

@@ -10,7 +10,9 @@
 /* The key of the core in each worker's pc_worker_slot. */
 static const char core_slot_key = 0;
 
-struct room_core *room_core_attach(struct pc_worker *w, unsigned service)
+struct room_core *room_core_attach(struct pc_worker *w,
+                                   const struct pc_section *cfg,
+                                   struct room_counters *counters)
 {
     void **slot = pc_worker_slot(w, &core_slot_key);
     if (!slot)
@@ -25,7 +27,8 @@ struct room_core *room_core_attach(struct pc_worker *w, unsigned service)
         core->w = w;
         core->id = pc_worker_id(w);
         core->nworkers = pc_worker_count(w);
-        core->service = service;
+        core->service = pc_section_service(cfg);
+        room_metrics_init(core, w);
         const struct pc_section *cluster = pc_cluster_section(w);
         if (cluster && !(core->cluster = room_cluster_new(core, cluster))) {
             free(core);
@@ -33,6 +36,7 @@ struct room_core *room_core_attach(struct pc_worker *w, unsigned service)
         }
         *slot = core;
     }
+    room_metrics_listener(w, cfg, counters);
     core->faces++;
     return core;
 }
@@ -206,13 +210,15 @@ static void host_of(struct pc_conn *c, char *host, size_t size)
 
 int room_user_open(struct room_user *u, struct room_core *core,
                    struct pc_conn *c, const struct room_face *face,
-                   const struct room_limits *limits)
+                   const struct room_limits *limits,
+                   const struct room_counters *counters)
 {
     host_of(c, u->host, sizeof u->host);
     u->c = c;
     u->core = core;
     u->face = face;
     u->limits = limits;
+    u->counters = counters;
     u->id = pc_conn_id(c);
     if (room_map_put(&core->users, room_hash_u64(u->id), u) < 0) {
         u->id = 0; /* not registered: close must not look it up */
@@ -344,6 +350,7 @@ bool room_user_admit(struct room_user *u)
     if (wait <= 0)
         return true;
     u->flood_wait = true;
+    pc_metric_add(u->counters->flood_holds, 0, 1);
     pc_conn_hold_input(u->c);
     pc_timer_start(core->w, &u->flood_timer, wait);
     return false;
@@ -358,6 +365,10 @@ static bool over_sendq(struct room_user *u, size_t len)
 {
     if (pc_conn_queued(u->c) + len <= u->limits->sendq)
         return false;
+    if (!u->cut) { /* later writes find it over too: count it once */
+        u->cut = true;
+        pc_metric_add(u->counters->cutoffs, 0, 1);
+    }
     pc_conn_cut(u->c, PC_CLOSE_OUTPUT_LIMIT);
     return true;
 }
@@ -373,5 +384,8 @@ int room_write_shared(struct room_user *u, struct pc_sbuf *b)
 {
     if (over_sendq(u, b->len))
         return -ENOBUFS;
-    return pc_conn_write_shared(u->c, b);
+    int r = pc_conn_write_shared(u->c, b); /* faces write events so */
+    if (r == 0)
+        pc_metric_add(u->counters->deliveries, 0, 1);
+    return r;
 }

@@ -21,7 +21,20 @@ struct room_core {
     struct room_map nicks;   /* folded nick -> struct room_nick, owned */
     struct room_map homes;   /* folded name -> struct room_home */
     struct room_map locals;  /* folded name -> struct room_local */
+    /* This worker's share of the room metrics (metrics.c). */
+    struct pc_metric *rooms;   /* rooms homed here */
+    struct pc_metric *members; /* memberships of rooms homed here */
+    struct pc_metric *lines;   /* lines ordered here: ROOM_LINES_* */
 };
+
+/* Values of the label "to" of core->lines. */
+enum { ROOM_LINES_ROOM, ROOM_LINES_NICK };
+
+/* Registers the core's metrics of worker w into core. metrics.c. */
+void room_metrics_init(struct room_core *core, struct pc_worker *w);
+/* Registers one face listener's counters. metrics.c. */
+void room_metrics_listener(struct pc_worker *w, const struct pc_section *cfg,
+                           struct room_counters *counters);
 
 /* Who holds a nick, at the nick's owner worker. */
 struct room_nick {
@@ -51,6 +64,7 @@ struct room_ban {
 
 struct room_home {
     char key[ROOM_NAME_MAX + 1]; /* first: the map's key */
+    struct room_core *core;      /* its worker's: counts rooms, members */
     char name[ROOM_NAME_MAX + 1];
     uint64_t events;             /* numbered so far */
     unsigned members;

@@ -55,6 +55,9 @@ static void home_free(struct room_home *r)
         free(mb);
     }
     room_map_free(&r->by_id);
+    struct room_core *core = r->core;
+    pc_metric_add(core->rooms, 0, -1);
+    pc_metric_add(core->members, 0, -(int64_t)r->members);
     free(r->topic);
     free(r->bans);
     free(r->invited);
@@ -76,6 +79,7 @@ static void member_remove(struct room_core *core, struct room_home **room,
     room_map_del(&r->by_id, room_hash_u64(mb->id), &mb->id, member_eq);
     r->members--;
     r->per_worker[mb->worker]--;
+    pc_metric_add(core->members, 0, -1);
     free(mb->realname);
     free(mb);
     if (r->members == 0) {
@@ -247,10 +251,12 @@ static struct room_home *home_create(struct room_core *core,
     snprintf(r->name, sizeof r->name, "%s", name);
     r->modes = ROOM_MODE_TOPIC_LOCK | ROOM_MODE_NO_EXTERNAL;
     r->created = room_now_ms(core);
+    r->core = core;
     if (room_map_put(&core->homes, room_hash_str(r->key), r) < 0) {
         free(r);
         return NULL;
     }
+    pc_metric_add(core->rooms, 0, 1);
     if (core->cluster)
         cl_room_home_made(core->cluster, r);
     return r;
@@ -308,6 +314,7 @@ static void on_join(struct room_core *core, struct room_msg *m)
             mb->realname = strdup(room_msg_text2(m));
         r->members++;
         r->per_worker[m->worker]++;
+        pc_metric_add(core->members, 0, 1);
         int invite = invited_at(r, m->nick);
         if (invite >= 0) /* an invitation is good for one join */
             memcpy(r->invited[invite], r->invited[--r->ninvited],
@@ -377,6 +384,7 @@ static void on_say(struct room_core *core, struct room_msg *m)
              ((r->modes & ROOM_MODE_MODERATED) || banned(r, m)))
         st = ROOM_CANNOT_SPEAK;
     if (st == ROOM_OK) {
+        pc_metric_add(core->lines, ROOM_LINES_ROOM, 1);
         room_fanout(core, r, m, (enum room_event_kind)m->kind, NULL, m->text,
                m->len, 0);
         return;

@@ -253,6 +253,7 @@ static void on_tell(struct room_core *core, struct room_msg *m)
         .kind = (enum room_event_kind)m->kind, .to = t->nick,
         .from = m->id, .nick = m->nick, .user = m->user, .host = m->host,
         .text = m->text, .len = m->len, .time_ms = room_now_ms(core)};
+    pc_metric_add(core->lines, ROOM_LINES_NICK, 1);
     room_deliver_one(t, &ev);
     if (!notice)
         room_answer_user(core, m, ROOM_ANS_SAID, ROOM_OK, t->nick, t->away);

@@ -171,6 +171,15 @@ struct room_limits {
     double flood_burst;
 };
 
+/* Counters of one face listener on one worker (pc_metric handles,
+ * labelled with the listener): set by room_core_attach, and every user
+ * of the listener counts into them. */
+struct room_counters {
+    struct pc_metric *deliveries;  /* events written to a member */
+    struct pc_metric *cutoffs;     /* users cut off over their sendq */
+    struct pc_metric *flood_holds; /* lines held by flood control */
+};
+
 /* A room a user is in (or joining, or leaving). Core-owned. */
 struct room_membership;
 struct room_gather;
@@ -183,6 +192,7 @@ struct room_user {
     struct room_core *core;
     const struct room_face *face;
     const struct room_limits *limits;
+    const struct room_counters *counters;
     uint64_t id;
     char nick[ROOM_NICK_MAX + 1];  /* "" until a nick is granted */
     char user[ROOM_USER_MAX + 1];
@@ -198,17 +208,20 @@ struct room_user {
     bool claiming;
     bool invisible;      /* user mode +i */
     bool registered;     /* counted in room_users() */
+    bool cut;            /* cut off over its sendq */
     struct room_bucket bucket;
     struct pc_timer flood_timer;
 };
 
 /* ---- per-worker life ------------------------------------------------- */
 
-/* Joins this face listener to the worker's core (created by the first).
- * service: the listener's pc_section_service, used for the core's
- * messages if this is the first face. Returns the core or NULL (out of
- * memory). worker_init of a face. */
-struct room_core *room_core_attach(struct pc_worker *w, unsigned service);
+/* Joins this face listener (cfg) to the worker's core (created by the
+ * first; the core's messages carry the first face's service) and
+ * registers the listener's counters into *counters. Returns the core or
+ * NULL (out of memory). worker_init of a face. */
+struct room_core *room_core_attach(struct pc_worker *w,
+                                   const struct pc_section *cfg,
+                                   struct room_counters *counters);
 /* The face listener is done; the last one frees the core. worker_fini. */
 void room_core_detach(struct room_core *core);
 /* A message for the core: every face's on_message passes it on. */
@@ -217,11 +230,13 @@ void room_core_on_message(struct room_core *core, struct pc_msg *m);
 /* ---- a user ---------------------------------------------------------- */
 
 /* Registers a connection's user (state zeroed by the framework; user and
- * realname may be set) and sets its host from the peer's address.
- * Returns 0 or -ENOMEM (then abort c). on_open. */
+ * realname may be set) and sets its host from the peer's address; limits
+ * and counters are its listener's, kept by the face. Returns 0 or
+ * -ENOMEM (then abort c). on_open. */
 int room_user_open(struct room_user *u, struct room_core *core,
                    struct pc_conn *c, const struct room_face *face,
-                   const struct room_limits *limits);
+                   const struct room_limits *limits,
+                   const struct room_counters *counters);
 /* Leaves every room with a QUIT event (reason), frees the nick and what
  * the core holds for u. on_close; idempotent. */
 void room_user_close(struct room_user *u, const char *reason);

@@ -147,7 +147,7 @@ CONFIGS = {
         b"acceptor\nbalance = least-connections\nlog_level = debug\n\n"
         b"[listener front]\nlisten = [::]:7100\nprotocol = echo\n"
         b"max_output = 2M\nidle_timeout = 1.5\nflush_delay = 5ms\n"
-        b"[listener admin]\nlisten = 127.0.0.1:9100\nprotocol = metrics\n"
+        b"[listener admin]\nlisten = 127.0.0.1:7009\nprotocol = metrics\n"
         b"distribution = reuseport\n"
         b"\0--set server.workers=5\n--set front.backlog=64\n"
         b"--listen extra=echo@unix:/tmp/x.sock\n",

@@ -85,11 +85,20 @@ class Redis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def cluster_metric(n, name, **labels):
+    """The sum of a percore_cluster_* series over workers."""
+    want = tuple(sorted(labels.items()))
+    return sum(v for (m, lab), v in n.metrics().items()
+               if m == name and tuple(x for x in lab if x[0] != "worker")
+               == want)
+
+
 def node(redis, name, workers=2, nick_ttl=2, extra=""):
     """A percored node with a chat and an irc listener in redis's cluster."""
     config = (f"[cluster]\nredis = {redis.address}\nnode = {name}\n"
               f"nick_ttl = {nick_ttl}\ntimeout = {1.0 * SLOW}\n{extra}")
-    return Percored(listeners=(("chat", "chat"), ("irc", "irc")),
+    return Percored(listeners=(("chat", "chat"), ("irc", "irc"),
+                               ("metrics", "metrics")),
                     workers=workers, config=config).__enter__()
 
 

@@ -511,7 +511,7 @@ class Irssi(Client):
         self.all_log = os.path.join(self.home, "all.log")
         with open(os.path.join(self.home, "config"), "w") as f:
             f.write(f"""\
-servers = ( );
+servers = {self.servers_config()};
 chatnets = {{ }};
 channels = ( );
 aliases = {{ }};
@@ -533,6 +533,12 @@ logs = {{ "{self.all_log}" = {{ auto_open = "yes"; level = "all"; }}; }};
             self.home, f"irssi-{os.getpid()}-{os.path.basename(self.home)}",
             f"exec irssi --home={self.home} -n {self.nick} "
             f"-c {self.host} -p {self.port}")
+
+    def servers_config(self):
+        """irssi's `servers` setting: none by default; a subclass may
+        describe 127.0.0.1:port there (TLS, say), which `-c ... -p ...`
+        then uses."""
+        return "( )"
 
     def close(self):
         if getattr(self, "tmux", None):

@@ -129,6 +129,14 @@ class Percored:
             out[(m.group(1), labels)] = float(value)
         return out
 
+    def total(self, metric, name="metrics", **labels):
+        """Sum of `metric` over its series whose labels include `labels`
+        (total("percore_connections_closed_total", listener="echo",
+        reason="idle")); 0 if there is none."""
+        want = set(labels.items())
+        return sum(v for (k, ls), v in self.metrics(name).items()
+                   if k == metric and want <= set(ls))
+
     def per_worker(self, metric, name="metrics"):
         m = self.metrics(name)
         return {dict(k[1])["worker"]: v for k, v in m.items()

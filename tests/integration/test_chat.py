@@ -399,10 +399,8 @@ class SlowAndFast(unittest.TestCase):
                                 or text.startswith("OK "), text[:80])
 
             def cut():
-                metrics = srv.metrics()
-                return sum(v for k, v in metrics.items()
-                           if k[0] == "percore_closed"
-                           and dict(k[1]).get("reason") == "output_limit")
+                return srv.total("percore_connections_closed_total",
+                                 listener="chat", reason="output_limit")
             wait_for(lambda: cut() == 1.0, what="the cut member closed")
             # the room heard why
             while f"*** {slow.nick} quit (sendq exceeded)" not in notices:
@@ -410,7 +408,7 @@ class SlowAndFast(unittest.TestCase):
             # Queued output peaked near one sendq, never near the 12 MB
             # that went through the room; RSS agrees (sanitizers' shadow
             # memory makes RSS meaningless there).
-            peak = max(srv.per_worker("percore_out_queued_peak").values())
+            peak = max(srv.per_worker("percore_worker_output_queued_peak_bytes").values())
             self.assertLess(peak, 300 * 1024 + 256 * 1024)
             if not SANITIZED:
                 self.assertLess(srv.rss_kib() - rss_before, 8 * 1024)
@@ -435,8 +433,10 @@ class FanOutMemory(unittest.TestCase):
             talker.join("big")
             def totals():
                 m = srv.metrics()
-                return (sum(v for k, v in m.items() if k[0] == "percore_out_queued"),
-                        sum(v for k, v in m.items() if k[0] == "percore_shared_bytes"))
+                return (sum(v for k, v in m.items()
+                            if k[0] == "percore_worker_output_queued_bytes"),
+                        sum(v for k, v in m.items()
+                            if k[0] == "percore_worker_shared_buffer_bytes"))
 
             def settle():
                 last = [None]

@@ -6,8 +6,8 @@ import os
 import time
 import unittest
 
-from cluster import (Chat, Irc, Redis, all_delivered, check_rooms, crowd,
-                     node, pump, seen, wait_line)
+from cluster import (Chat, Irc, Redis, all_delivered, check_rooms,
+                     cluster_metric, crowd, node, pump, seen, wait_line)
 from percored import run
 
 # Sized for CI's three runs (plain, TSan, ASan); PC_CLUSTER_CLIENTS=300
@@ -56,8 +56,15 @@ class TestClusterOrder(ClusterCase):
         # Each room's members are on every node: the lines crossed nodes.
         for r, cs in members.items():
             self.assertEqual(len({id(c.sock) for c in cs}), len(cs))
+        time.sleep(1.2)  # the series follow the counters once a second
         for n in nodes:
             self.assertIn("Redis link up", n.output())
+            self.assertEqual(cluster_metric(n, "percore_cluster_link_up"), 2)
+            self.assertGreater(cluster_metric(
+                n, "percore_cluster_delivered_total", **{"from": "other_node"}),
+                0)
+            self.assertGreater(cluster_metric(
+                n, "percore_cluster_published_total", result="ok"), 0)
 
     def test_cluster_nicks_are_unique_across_nodes(self):
         a, b, c = self.start_nodes()

@@ -8,8 +8,8 @@ import os
 import time
 import unittest
 
-from cluster import (Chat, Redis, all_delivered, check_rooms, crowd, node,
-                     pump, seen, wait_line)
+from cluster import (Chat, Redis, all_delivered, check_rooms,
+                     cluster_metric, crowd, node, pump, seen, wait_line)
 from percored import SLOW
 
 CLIENTS = int(os.environ.get("PC_CLUSTER_FAULT_CLIENTS", "24"))
@@ -91,6 +91,12 @@ class TestRedisKilledWithoutData(FaultCase):
         pump(everyone, settled, timeout=30, what="the notice everywhere")
         _settle(everyone, 2 * SLOW)
         check_rooms(members, sent, allow_missed=True)
+        time.sleep(1.2)  # the series follow the counters once a second
+        for n in self.nodes:
+            self.assertGreater(cluster_metric(
+                n, "percore_cluster_gap_lines_total", end="announced"), 0)
+            self.assertGreater(cluster_metric(
+                n, "percore_cluster_link_events_total", event="failure"), 0)
         # The home of each room kept its own lines until they came back,
         # so even here (almost) every line reaches every member: at most
         # those in flight between nodes at the kill are missing.

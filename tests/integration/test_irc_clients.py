@@ -126,7 +126,7 @@ class IrcClients(IrcTestCase):
                         what="irssi's status bar with its nick")
         if ON_PERCORED:
             busy = [w for w, n in self.server.per_worker(
-                "percore_connections").items() if n > 0]
+                "percore_worker_connections").items() if n > 0]
             self.assertGreaterEqual(len(busy), 3, "clients share workers")
 
     def test_the_first_joiner_is_op_and_every_member_sees_the_others(self):

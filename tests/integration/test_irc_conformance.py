@@ -1188,7 +1188,8 @@ class Conformance(ServerCase):
     def test_zzz_the_rows_ran_on_every_worker(self):
         if TARGET == "ngircd":
             self.skipTest("one process")
-        accepted = self.server.per_worker("percore_accepted")
+        accepted = self.server.per_worker(
+            "percore_worker_connections_accepted_total")
         self.assertEqual(len(accepted), WORKERS, accepted)
         self.assertTrue(all(v > 0 for v in accepted.values()), accepted)
 

@@ -228,9 +228,7 @@ class Soak:
 
     def connections(self):
         """Open connections by the server's metrics, less the scrape."""
-        m = self.srv.metrics()
-        return int(sum(v for (k, _), v in m.items()
-                       if k == "percore_connections")) - 1
+        return int(self.srv.total("percore_connections_open")) - 1
 
     def tick(self):
         now = time.monotonic()
@@ -502,7 +500,7 @@ class SoakTest(unittest.TestCase):
     def closed(srv):
         out = collections.Counter()
         for (k, labels), v in srv.metrics().items():
-            if k == "percore_closed":
+            if k == "percore_connections_closed_total":
                 out[dict(labels)["reason"]] += int(v)
         return out
 

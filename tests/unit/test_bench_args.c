@@ -330,6 +330,82 @@ static void test_args_addresses(void **state)
         pcb_parse_addr("host:", host, sizeof host, port, sizeof port), -EINVAL);
 }
 
+static void test_args_handshake_speaks_tls_1_3_without_resuming(void **state)
+{
+    assert_int_equal(PARSE("handshake"), PCB_ARGS_RUN);
+    assert_int_equal(cfg.mode, PCB_HANDSHAKE);
+    assert_string_equal(pcb_mode_name(cfg.mode), "handshake");
+    assert_true(cfg.tls);
+    assert_int_equal(cfg.tls_version, 13);
+    assert_false(cfg.resume);
+    assert_string_equal(cfg.sni, "localhost");
+    assert_int_equal(cfg.connections, 16);
+    assert_int_equal(cfg.size, 0); /* the handshake alone */
+}
+
+static void test_args_handshake_resume_version_sni_and_echo(void **state)
+{
+    assert_int_equal(PARSE("handshake", "--resume", "--tls-version", "1.2",
+                           "--sni", "bench.example", "-s", "64", "-c", "32",
+                           "-n", "10k"),
+                     PCB_ARGS_RUN);
+    assert_true(cfg.resume);
+    assert_int_equal(cfg.tls_version, 12);
+    assert_string_equal(cfg.sni, "bench.example");
+    assert_int_equal(cfg.size, 64);
+    assert_int_equal(cfg.connections, 32);
+    assert_int_equal(cfg.messages, 10000);
+    assert_int_equal(PARSE("handshake", "--tls-version", "TLSv1.3"),
+                     PCB_ARGS_RUN);
+    assert_int_equal(cfg.tls_version, 13);
+}
+
+static void test_args_echo_tls_at_a_fixed_rate(void **state)
+{
+    assert_int_equal(PARSE("echo", "--tls", "-r", "60k", "-s", "4K"),
+                     PCB_ARGS_RUN);
+    assert_true(cfg.tls);
+    assert_int_equal(cfg.tls_version, 13);
+    assert_true(cfg.rate == 60000);
+    assert_int_equal(PARSE("echo"), PCB_ARGS_RUN);
+    assert_false(cfg.tls);
+    /* choosing a version or a name means TLS */
+    assert_int_equal(PARSE("echo", "--tls-version", "1.2"), PCB_ARGS_RUN);
+    assert_true(cfg.tls);
+    assert_int_equal(cfg.tls_version, 12);
+}
+
+static void test_args_tls_options_rejected_where_they_mean_nothing(void **state)
+{
+    assert_int_equal(PARSE("echo", "--resume"), -EINVAL);
+    assert_non_null(strstr(err, "--resume is for handshake"));
+    assert_int_equal(PARSE("churn", "--tls"), -EINVAL);
+    assert_non_null(strstr(err, "echo and handshake"));
+    assert_int_equal(PARSE("chat", "--tls"), -EINVAL);
+    assert_int_equal(PARSE("idle", "--sni", "x"), -EINVAL);
+    assert_int_equal(PARSE("handshake", "--tls-version", "1.1"), -EINVAL);
+    assert_non_null(strstr(err, "1.2 or 1.3"));
+    assert_int_equal(PARSE("handshake", "--tls-version", "1.3x"), -EINVAL);
+    assert_int_equal(PARSE("handshake", "--sni", ""), -EINVAL);
+    assert_int_equal(PARSE("handshake", "--sni", "a b"), -EINVAL);
+    assert_non_null(strstr(err, "--sni"));
+    assert_int_equal(PARSE("handshake", "-r", "100"), -EINVAL);
+    assert_int_equal(PARSE("handshake", "-p", "2"), -EINVAL);
+}
+
+static void test_args_tls_versions(void **state)
+{
+    unsigned v;
+    assert_int_equal(pcb_parse_tls_version("1.2", &v), 0);
+    assert_int_equal(v, 12);
+    assert_int_equal(pcb_parse_tls_version("TLSv1.2", &v), 0);
+    assert_int_equal(v, 12);
+    assert_int_equal(pcb_parse_tls_version("1.3", &v), 0);
+    assert_int_equal(v, 13);
+    assert_int_equal(pcb_parse_tls_version("1.0", &v), -EINVAL);
+    assert_int_equal(pcb_parse_tls_version("", &v), -EINVAL);
+}
+
 static void test_args_help_and_version_exit(void **state)
 {
     FILE *saved = stdout;
@@ -360,6 +436,12 @@ int main(void)
         cmocka_unit_test(test_args_numbers_are_powers_of_1000),
         cmocka_unit_test(test_args_cpu_lists),
         cmocka_unit_test(test_args_addresses),
+        cmocka_unit_test(test_args_handshake_speaks_tls_1_3_without_resuming),
+        cmocka_unit_test(test_args_handshake_resume_version_sni_and_echo),
+        cmocka_unit_test(test_args_echo_tls_at_a_fixed_rate),
+        cmocka_unit_test(
+            test_args_tls_options_rejected_where_they_mean_nothing),
+        cmocka_unit_test(test_args_tls_versions),
         cmocka_unit_test(test_args_help_and_version_exit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

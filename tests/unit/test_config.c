@@ -75,7 +75,7 @@ static void test_good_file_and_overrides(void **state)
         "balance = least-connections\nlog_level = debug\n\n"
         "[listener front]\nlisten = [::]:7100\nprotocol = echo\n"
         "max_output = 2M\nidle_timeout = 1.5\nflush_delay = 5ms\n"
-        "[listener admin]\nlisten = 127.0.0.1:9100\nprotocol = metrics\n"
+        "[listener admin]\nlisten = 127.0.0.1:7009\nprotocol = metrics\n"
         "distribution = reuseport\n");
     struct pc_config_overrides ov = {.nset = 2,
                                      .set = {"server.workers=5",
@@ -157,6 +157,46 @@ static void test_bad_files_name_line_and_key(void **state)
                  "--set server.workers: [server] workers", false);
 }
 
+/* TLS keys: parsed, defaulted, and refused with the key and the file
+ * before anything starts (certificate contents are the integration
+ * tests'). */
+static void test_tls_keys(void **state)
+{
+    (void)state;
+    struct pc_config cfg;
+    char err[PC_ERR_MAX];
+    assert_int_equal(pc_config_load(&cfg, write_config(
+        "[listener a]\nlisten = 1.2.3.4:5\nprotocol = echo\n"
+        "tls_session_cache = off\ntls_handshake_timeout = 250ms\n"), NULL,
+        err, sizeof err), 0);
+    unlink(path);
+    const struct pc_listener_config *l = &cfg.listeners[0];
+    assert_null(l->tls_ctx); /* no certificate: cleartext */
+    assert_false(l->tls.session_cache);
+    assert_true(l->tls.handshake_timeout == 0.25);
+    assert_string_equal(l->tls.protocols, "TLSv1.2 TLSv1.3");
+    assert_int_equal(l->tls.max_handshakes, 256);
+    assert_true(l->tls.ktls);
+    pc_config_free(&cfg);
+    expect_error("[listener a]\nlisten = 1.2.3.4:5\nprotocol = echo\n"
+                 "tls_key = /k.pem\n", NULL,
+                 ": [listener a]: tls_key without tls_certificate", true);
+    expect_error("[listener a]\nlisten = 1.2.3.4:5\nprotocol = echo\n"
+                 "tls_certificate = /nonexistent/c.pem\ntls_key = /k.pem\n",
+                 NULL, "tls_certificate: /nonexistent/c.pem: No such file",
+                 true);
+    expect_error("[listener a]\nlisten = 1.2.3.4:5\nprotocol = echo\n"
+                 "tls_certificate = /c.pem\n", NULL,
+                 "tls_certificate needs tls_key", true);
+    expect_error("[listener a]\nlisten = 1.2.3.4:5\nprotocol = echo\n"
+                 "tls_session_cache = sometimes\n", NULL,
+                 ":4: [listener a] tls_session_cache: 'sometimes' is not on "
+                 "or off", true);
+    expect_error("[listener a]\nlisten = 1.2.3.4:5\nprotocol = echo\n"
+                 "tls_client_verify = maybe\n", NULL,
+                 "'maybe' is not one of: require optional", true);
+}
+
 /* The longest line a config may have is 199 characters: exactly that
  * fits (it fills inih's buffer to the byte), one more is refused. */
 static void test_a_line_of_the_maximum_length_fits(void **state)
@@ -185,6 +225,7 @@ int main(void)
         cmocka_unit_test(test_good_file_and_overrides),
         cmocka_unit_test(test_bad_files_name_line_and_key),
         cmocka_unit_test(test_a_line_of_the_maximum_length_fits),
+        cmocka_unit_test(test_tls_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -231,6 +231,7 @@ struct fake {
     struct pc_server srv;
     struct pc_config cfg;
     struct pc_worker workers[2];
+    struct pc_service svcs[2]; /* one listener on each worker */
     bool frozen[2];
     int notify_fd;
     char dir[64];
@@ -249,8 +250,11 @@ static void fake_doorbell_cb(struct ev_loop *loop, ev_async *a, int revents)
 
 static struct fake *fake_new(void)
 {
-    struct fake *f = calloc(1, sizeof *f);
+    /* Aligned as the server allocates workers: counters own whole
+     * cache lines. */
+    struct fake *f = aligned_alloc(PC_CACHE_LINE, sizeof *f);
     assert_non_null(f);
+    memset(f, 0, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "/tmp/pc-notify-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof f->path, "%s/notify", f->dir);
@@ -267,6 +271,8 @@ static struct fake *fake_new(void)
     for (unsigned i = 0; i < 2; i++) {
         struct pc_worker *w = &f->workers[i];
         w->id = i;
+        w->svcs = &f->svcs[i];
+        w->nsvcs = 1;
         w->loop = ev_loop_new(EVFLAG_AUTO);
         ev_async_init(&w->doorbell, fake_doorbell_cb);
         w->doorbell.data = w;
@@ -346,8 +352,8 @@ static void test_notify_says_ready_with_workers_and_connections(void **state)
     (void)state;
     struct fake *f = fake_new();
     atomic_store(&f->srv.connections, 3);
-    PC_STAT_ADD(&f->workers[0], accepted, 10);
-    PC_STAT_ADD(&f->workers[1], accepted, 5);
+    PC_LSTAT_ADD(&f->svcs[0], accepted, 10);
+    PC_LSTAT_ADD(&f->svcs[1], accepted, 5);
     pc_systemd_ready(&f->srv);
     assert_string_equal(next_message(f, 1000),
                         "READY=1\nSTATUS=2 workers, 3 connections open, 15 "
