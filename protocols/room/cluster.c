@@ -41,6 +41,7 @@ static void on_up(void *owner)
     cl_subscribe(cl->link, true, 1, chans, lens);
     cl_rooms_up(cl);
     cl_nicks_refresh(cl); /* claims the nicks given while Redis was away */
+    cl_members_refresh(cl, true);
     cl->next_refresh = pc_worker_now(cl->core->w) + cl->nick_ttl / 3;
     cl_metrics_update(cl->metrics, cl);
 }
@@ -100,6 +101,7 @@ static void tick(struct pc_timer *t)
     cl_rooms_tick(cl);
     if (now >= cl->next_refresh && cl_link_up(cl->link)) {
         cl_nicks_refresh(cl);
+        cl_members_refresh(cl, false);
         cl->next_refresh = now + cl->nick_ttl / 3;
     }
     cl_metrics_update(cl->metrics, cl);

@@ -90,6 +90,13 @@ enum cl_script {
     CL_RELEASE, /* keys nick; args value -> deleted or not */
     CL_TELL,    /* keys nick; args node line -> receivers, -1 if the nick
                    is this node's (gone here), 0 if nobody has it */
+    CL_MEMBER,  /* keys members-of-node nodes-of-room rooms-of-node nodes;
+                   args field value node ttl_ms room count: one member
+                   set (or, value "", removed) and the room's count */
+    CL_NAMES,   /* keys nodes-of-room; args members-prefix node -> the
+                   other nodes' member lines */
+    CL_ROOMS,   /* keys nodes; args node -> name, "count topic", ... of
+                   the other nodes' rooms */
     CL_SCRIPTS
 };
 extern const char *const cl_script_source[CL_SCRIPTS];
@@ -210,6 +217,26 @@ bool cl_tell(struct room_cluster *cl, const struct room_msg *m);
 void cl_self_message(struct room_cluster *cl, const char *data, size_t len);
 /* At the user's worker: u lost its nick to another node. */
 void cl_nick_lost(struct room_core *core, struct room_msg *m);
+
+/* ---- who is where: cluster_names.c -------------------------------------- */
+
+/* At the home: member mb of r joined, changed (nick, away) or left
+ * (gone). Kept in Redis per room and node, with a time to live that the
+ * refresh renews, so a dead node's members vanish within nick_ttl. */
+void cl_member(struct room_cluster *cl, const struct room_home *r,
+               const struct room_member *mb, bool gone);
+/* Renews this worker's rooms in Redis (with the nick refresh); after a
+ * reconnect, first writes them again in full. */
+void cl_members_refresh(struct room_cluster *cl, bool rewrite);
+/* At the home, for NAMES/WHO/who: answers m with the members of every
+ * node. False when the link is down (answer with this node's). */
+bool cl_names(struct room_cluster *cl, const struct room_msg *m);
+/* At the asker of /rooms or LIST: adds the other nodes' rooms to text
+ * ("name members topic\n" lines, merged by name), then calls done.
+ * False when the link is down. */
+bool cl_rooms(struct room_cluster *cl, uint64_t user,
+              void (*done)(struct room_core *core, uint64_t user,
+                           const char *more, size_t len));
 
 /* ---- shared helpers: cluster.c ------------------------------------------ */
 

@@ -60,4 +60,44 @@ const char *const cl_script_source[CL_SCRIPTS] = {
     "if node == ARGV[1] then return -1 end\n"
     "return redis.call('PUBLISH', 'pcw:' .. node .. ':' .. worker,"
     " id .. '\t' .. ARGV[2])\n",
+    /* KEYS pcm:{ROOM}:NODE pcm:{ROOM} pcl:NODE pcl; ARGV field value
+     * node ttl_ms room count. A node's members of a room, the nodes with
+     * members of it, a node's rooms with their counts, the nodes: each
+     * node's own keys expire unless it renews them. */
+    [CL_MEMBER] =
+    "if ARGV[1] ~= '' then\n"
+    "  if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ARGV[1])\n"
+    "  else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end\n"
+    "end\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
+    "redis.call('SADD', KEYS[2], ARGV[3])\n"
+    "if ARGV[6] == '' then redis.call('HDEL', KEYS[3], ARGV[5])\n"
+    "else redis.call('HSET', KEYS[3], ARGV[5], ARGV[6]) end\n"
+    "redis.call('PEXPIRE', KEYS[3], ARGV[4])\n"
+    "redis.call('SADD', KEYS[4], ARGV[3])\n"
+    "return 1\n",
+    /* KEYS pcm:{ROOM}; ARGV pcm:{ROOM}: node. The member lines of the
+     * other nodes; a node whose keys expired (dead) is forgotten. (Keys
+     * built here: for a single Redis, not Redis Cluster.) */
+    [CL_NAMES] =
+    "local out = {}\n"
+    "for _, n in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
+    "  if n ~= ARGV[2] then\n"
+    "    local v = redis.call('HVALS', ARGV[1] .. n)\n"
+    "    if #v == 0 then redis.call('SREM', KEYS[1], n) end\n"
+    "    for _, x in ipairs(v) do out[#out + 1] = x end\n"
+    "  end\n"
+    "end\n"
+    "return out\n",
+    /* KEYS pcl; ARGV node: the other nodes' rooms. */
+    [CL_ROOMS] =
+    "local out = {}\n"
+    "for _, n in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
+    "  if n ~= ARGV[1] then\n"
+    "    local v = redis.call('HGETALL', 'pcl:' .. n)\n"
+    "    if #v == 0 then redis.call('SREM', KEYS[1], n) end\n"
+    "    for _, x in ipairs(v) do out[#out + 1] = x end\n"
+    "  end\n"
+    "end\n"
+    "return out\n",
 };

@@ -80,6 +80,8 @@ static void member_remove(struct room_core *core, struct room_home **room,
     r->members--;
     r->per_worker[mb->worker]--;
     pc_metric_add(core->members, 0, -1);
+    if (core->cluster)
+        cl_member(core->cluster, r, mb, true);
     free(mb->realname);
     free(mb);
     if (r->members == 0) {
@@ -315,6 +317,8 @@ static void on_join(struct room_core *core, struct room_msg *m)
         r->members++;
         r->per_worker[m->worker]++;
         pc_metric_add(core->members, 0, 1);
+        if (core->cluster)
+            cl_member(core->cluster, r, mb, false);
         int invite = invited_at(r, m->nick);
         if (invite >= 0) /* an invitation is good for one join */
             memcpy(r->invited[invite], r->invited[--r->ninvited],
@@ -407,6 +411,8 @@ static void on_rename(struct room_core *core, struct room_msg *m)
     if (!mb)
         return;
     memcpy(mb->nick, m->other, sizeof mb->nick);
+    if (core->cluster)
+        cl_member(core->cluster, r, mb, false);
     room_fanout(core, r, m, ROOM_EV_NICK, m->other, NULL, 0, m->dedup);
 }
 
@@ -416,6 +422,8 @@ static void on_away(struct room_core *core, struct room_msg *m)
     struct room_member *mb = r ? room_member_find(r, m->id) : NULL;
     if (mb)
         mb->away = m->flag;
+    if (mb && core->cluster)
+        cl_member(core->cluster, r, mb, false);
 }
 
 static void on_topic(struct room_core *core, struct room_msg *m)

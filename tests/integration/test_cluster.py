@@ -99,18 +99,51 @@ class TestClusterOrder(ClusterCase):
         y.send("PRIVMSG nobody :hi")
         pump(self.clients, lambda: seen(y, " 401 bob nobody "))
 
-    def test_cluster_node_killed_frees_its_nicks_within_the_ttl(self):
+    def test_cluster_who_names_and_rooms_list_every_node(self):
+        a, b, c = self.start_nodes()
+        x, y, z = Chat(a, "chat", "ann"), Irc(b, "irc", "bob"), \
+            Chat(c, "chat", "cid")
+        self.clients = [x, y, z]
+        wait_line(self.clients, {x: x.login(), y: y.login(), z: z.login()})
+        wait_line(self.clients, {x: x.join("w"), y: y.join("w"),
+                                 z: z.join("w2")})
+        x.send("/who")
+        pump(self.clients, lambda: seen(x, "OK who w 2: ann bob"))
+        y.send("NAMES #w")
+        pump(self.clients, lambda: seen(y, " 353 bob = #w :ann bob")
+             or seen(y, " 353 bob = #w :@ann @bob"))
+        y.send("WHO #w")
+        pump(self.clients, lambda: seen(y, " 352 bob #w ") and
+             seen(y, " ann ") and seen(y, " 315 "))
+        z.send("/rooms")
+        pump(self.clients, lambda: seen(z, "OK rooms"))
+        rooms = [l for l in z.lines if l.startswith("OK rooms")][-1]
+        self.assertIn(" w(2)", rooms)
+        self.assertIn(" w2(1)", rooms)
+
+    def test_cluster_node_killed_frees_its_nicks_and_members_within_the_ttl(self):
         a, b = self.start_nodes(2, nick_ttl=2)
         x = Chat(a, "chat", "ann")
         y = Chat(b, "chat", "zed")
         self.clients = [x, y]
         wait_line(self.clients, {x: x.login(), y: y.login()})
+        wait_line(self.clients, {x: x.join("k"), y: y.join("k")})
+        x.send("/who")
+        pump(self.clients, lambda: seen(x, "OK who k 2: ann zed"))
         x.send("/nick zed")
         pump(self.clients, lambda: seen(x, "ERR nick zed is taken"))
         b.proc.kill()  # SIGKILL, by its PID
         b.proc.wait()
         killed = time.time()
         x.lines.clear()
+        while not (seen(x, "OK who k 1: ann") and seen(x, "OK rooms 1: k(1)")):
+            self.assertLess(time.time() - killed, 2 + 2,
+                            f"zed still in k: {x.lines}")
+            x.lines.clear()
+            x.send("/who")
+            x.send("/rooms")
+            pump([x], lambda: seen(x, "OK rooms"), timeout=5)
+            time.sleep(0.1)
         while not seen(x, "OK nick zed"):
             self.assertLess(time.time() - killed, 2 + 2, "still taken")
             x.send("/nick zed")
