@@ -41,14 +41,15 @@ int pc_cluster_config_defaults(struct pc_config *cfg, char *err,
     s->service = 0;
     s->options = cluster_options;
     s->count = 0;
-    int r;
-    for (; cluster_options[s->count].name; s->count++)
-        if (cluster_options[s->count].default_value &&
-            (r = pc_option_apply(s, s->count,
-                                 cluster_options[s->count].default_value,
-                                 "built-in default", "cluster", err,
-                                 errlen)) < 0)
+    for (; cluster_options[s->count].name; s->count++) {
+        int r = 0;
+        if (cluster_options[s->count].default_value)
+            r = pc_option_apply(s, s->count,
+                                cluster_options[s->count].default_value,
+                                "built-in default", "cluster", err, errlen);
+        if (r < 0)
             return r;
+    }
     char host[256] = "";
     if (gethostname(host, sizeof host - 1) != 0 || !host[0])
         snprintf(host, sizeof host, "percored");
@@ -146,7 +147,7 @@ int pc_cluster_config_changed(const struct pc_config *a,
         const struct pc_section *x = &a->cluster, *y = &b->cluster;
         switch (cluster_options[i].type) {
         case PC_OPT_STRING:
-            if (strcmp(pc_section_string(x, n), pc_section_string(y, n)))
+            if (strcmp(pc_section_string(x, n), pc_section_string(y, n)) != 0)
                 return 1;
             break;
         case PC_OPT_SECONDS:

@@ -110,12 +110,13 @@ static int write_pid_file(const char *path)
 static void remove_pid_file(const char *path)
 {
     FILE *f = fopen(path, "r");
-    long pid = 0;
+    char text[32] = "";
     if (!f)
         return;
-    if (fscanf(f, "%ld", &pid) != 1)
-        pid = 0;
+    if (!fgets(text, sizeof text, f))
+        text[0] = '\0';
     fclose(f);
+    long pid = strtol(text, NULL, 10); /* not a number: 0, not ours */
     if (pid == (long)getpid())
         (void)unlink(path);
 }

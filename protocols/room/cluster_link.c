@@ -148,9 +148,16 @@ static void setup_done(struct cl_link *l)
         l->ev.up(l->ev.owner);
 }
 
+/* What a setup reply answers: a script's index, or AUTH. */
+static const int setup_ids[] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+#define SETUP_AUTH CL_SCRIPTS
+_Static_assert(CL_SCRIPTS + 1 == sizeof setup_ids / sizeof setup_ids[0],
+               "setup_ids: one per script, then AUTH");
+
 static void on_setup(struct cl_link *l, const redisReply *r, void *arg)
 {
-    intptr_t script = (intptr_t)arg; /* -1: AUTH */
+    int id = *(const int *)arg;
+    int script = id == SETUP_AUTH ? -1 : id;
     if (!r || r->type == REDIS_REPLY_ERROR) {
         char why[160];
         snprintf(why, sizeof why, "%s: %s", script < 0 ? "AUTH" : "SCRIPT LOAD",
@@ -312,7 +319,8 @@ static void auth(struct cl_link *l, redisAsyncContext *ac, bool counted)
     argv[n] = l->password, lens[n++] = strlen(l->password);
     if (counted) {
         l->setup++;
-        send_req(l, ac, on_setup, (void *)(intptr_t)-1, n, argv, lens);
+        send_req(l, ac, on_setup, (void *)&setup_ids[SETUP_AUTH], n, argv,
+                 lens);
     } else { /* the subscription connection: a refusal closes it */
         redisAsyncCommandArgv(ac, NULL, NULL, n, argv, lens);
     }
@@ -329,11 +337,12 @@ static void link_connect(struct cl_link *l)
     }
     auth(l, l->cmd.ac, true);
     auth(l, l->sub.ac, false);
-    for (intptr_t i = 0; i < CL_SCRIPTS; i++) {
+    for (int i = 0; i < CL_SCRIPTS; i++) {
         const char *argv[] = {"SCRIPT", "LOAD", cl_script_source[i]};
         size_t lens[] = {6, 4, strlen(cl_script_source[i])};
         l->setup++;
-        if (send_req(l, l->cmd.ac, on_setup, (void *)i, 3, argv, lens) < 0) {
+        if (send_req(l, l->cmd.ac, on_setup, (void *)&setup_ids[i], 3, argv,
+                     lens) < 0) {
             link_down(l, "cannot send");
             return;
         }
@@ -365,8 +374,12 @@ static int parse_address(struct cl_link *l, const char *a)
         return -EINVAL;
     memcpy(l->host, h, n);
     l->host[n] = '\0';
-    l->port = atoi(colon + 1);
-    return l->port > 0 ? 0 : -EINVAL;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 1 || port > 65535)
+        return -EINVAL;
+    l->port = (int)port;
+    return 0;
 }
 
 /* ---- the interface ------------------------------------------------------- */

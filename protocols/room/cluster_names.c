@@ -103,7 +103,7 @@ static int by_nick(const void *a, const void *b)
 static struct room_msg *merge_members(struct room_core *core,
                                       struct room_msg *a, const redisReply *r)
 {
-    size_t n = r->elements, len = a->len, k = 0;
+    size_t n = r->elements, len = a->len;
     for (char *p = a->text; *p; p++)
         n += *p == '\n';
     for (size_t i = 0; i < r->elements; i++)
@@ -112,6 +112,7 @@ static struct room_msg *merge_members(struct room_core *core,
     char *local = strndup(a->text, a->len), *text = malloc(len + 1);
     struct room_msg *out = NULL;
     if (lines && local && text) {
+        size_t k = 0;
         for (char *save = NULL, *l = strtok_r(local, "\n", &save); l;
              l = strtok_r(NULL, "\n", &save))
             lines[k++] = l;
@@ -162,12 +163,13 @@ bool cl_names(struct room_cluster *cl, const struct room_msg *m)
 {
     if (!cl_link_up(cl->link))
         return false;
-    char key[ROOM_NAME_MAX + 1], k[ROOM_NAME_MAX + 16], prefix[ROOM_NAME_MAX + 16];
+    char key[ROOM_NAME_MAX + 1];
     room_fold(key, m->room, sizeof key);
     size_t size = sizeof *m + m->len + m->len2 + 2;
     struct names_req *q = malloc(sizeof *q);
     struct room_msg *copy = malloc(size);
     if (q && copy) {
+        char k[ROOM_NAME_MAX + 16], prefix[ROOM_NAME_MAX + 16];
         memcpy(copy, m, size);
         *q = (struct names_req){.cl = cl, .m = copy};
         const char *argv[] = {k, prefix, cl->node};

@@ -189,7 +189,7 @@ bool cl_tell(struct room_cluster *cl, const struct room_msg *m)
 {
     if (!cl_link_up(cl->link))
         return false;
-    char key[ROOM_NICK_MAX + 1], k[ROOM_NICK_MAX + 8];
+    char key[ROOM_NICK_MAX + 1];
     room_fold(key, m->other, sizeof key);
     size_t size = sizeof *m + m->len + m->len2 + 2;
     struct tell *t = malloc(sizeof *t);
@@ -200,6 +200,7 @@ bool cl_tell(struct room_cluster *cl, const struct room_msg *m)
     char *line = malloc(lsize);
     bool sent = false;
     if (t && copy && line) {
+        char k[ROOM_NICK_MAX + 8];
         memcpy(copy, m, size);
         *t = (struct tell){.cl = cl, .m = copy};
         int n = snprintf(line, lsize, "%u\t%s\t%s\t%s\t", (unsigned)m->kind,

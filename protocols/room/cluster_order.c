@@ -215,7 +215,7 @@ void cl_order_message(struct room_cluster *cl, struct cl_room *cr,
     const char *payload = sp2 + 1;
     size_t plen = len - (size_t)(payload - data);
     if (cr->sub == SUB_LIVE &&
-        (strlen(cr->epoch) != elen || memcmp(cr->epoch, sp1 + 1, elen))) {
+        (strlen(cr->epoch) != elen || memcmp(cr->epoch, sp1 + 1, elen) != 0)) {
         /* Redis lost the room (restarted without its data) while we were
          * connected to it: what we had not yet seen is gone. */
         cl_room_missed(cl, cr);
