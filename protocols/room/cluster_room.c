@@ -205,7 +205,7 @@ void cl_room_sub(struct room_cluster *cl, const char *key, const char *data,
         if (cr->sub != SUB_LEAVING)
             return;
         cr->sub = SUB_NONE;
-        if (cr->wanted || cr->nout) {
+        if (cr->wanted || cr->nout || cr->joins) {
             char ch[ROOM_NAME_MAX + 16];
             const char *chans[] = {ch};
             size_t lens[] = {(size_t)cl_room_key(ch, sizeof ch, cr->key, 'c')};
