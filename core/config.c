@@ -1,5 +1,6 @@
 #include "core/config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
@@ -10,6 +11,7 @@
 #include <strings.h>
 
 #include "core/config_keys.h"
+#include "core/listener.h"
 #include "core/log.h"
 #include "core/cluster_config.h"
 #include "core/section.h"
@@ -63,6 +65,11 @@ struct file_reader {
     struct raw_list *raw;
     int max_line;  /* inih's line buffer, less the terminator */
     int too_long;  /* the number of a line that did not fit, or 0 */
+    /* A section that comes back after another one (inih would merge the
+     * two silently, the later keys winning): where, and where it began. */
+    bool dup;
+    char dup_section[PC_NAME_MAX + 16];
+    char dup_first[PC_ADDR_MAX + 16], dup_where[PC_ADDR_MAX + 16];
 };
 
 static char *line_reader(char *str, int num, void *stream)
@@ -93,9 +100,23 @@ static int ini_entry(void *user, const char *section, const char *name,
                      const char *value)
 {
     struct file_reader *fr = user;
+    struct raw_list *raw = fr->raw;
     char where[PC_ADDR_MAX + 16];
-    snprintf(where, sizeof where, "%s:%d", fr->raw->file, fr->raw->line);
-    return raw_add(fr->raw, section, name, value, where) == 0;
+    snprintf(where, sizeof where, "%s:%d", raw->file, raw->line);
+    if (fr->dup)
+        return 0; /* inih reads on after an error: the first one counts */
+    if (raw->n && strcmp(raw->v[raw->n - 1].section, section) != 0)
+        for (size_t i = 0; i < raw->n; i++)
+            if (strcmp(raw->v[i].section, section) == 0) {
+                fr->dup = true;
+                snprintf(fr->dup_section, sizeof fr->dup_section, "%s",
+                         section);
+                snprintf(fr->dup_first, sizeof fr->dup_first, "%s",
+                         raw->v[i].where);
+                snprintf(fr->dup_where, sizeof fr->dup_where, "%s", where);
+                return 0;
+            }
+    return raw_add(raw, section, name, value, where) == 0;
 }
 
 static int read_file(struct raw_list *raw, const char *file, char *err,
@@ -108,7 +129,7 @@ static int read_file(struct raw_list *raw, const char *file, char *err,
              strerror(e));
         return -e;
     }
-    struct file_reader fr = {f, raw, 0, 0};
+    struct file_reader fr = {.f = f, .raw = raw};
     raw->file = file;
     raw->line = 0;
     int r = ini_parse_stream(line_reader, &fr, ini_entry, &fr);
@@ -116,6 +137,12 @@ static int read_file(struct raw_list *raw, const char *file, char *err,
     if (fr.too_long) {
         pc_errf(err, errlen, "%s:%d: line longer than %d characters", file,
              fr.too_long, fr.max_line);
+        return -EINVAL;
+    }
+    if (fr.dup) {
+        pc_errf(err, errlen, "%s: [%s]: a second section of that name (the "
+                "first is at %s); put its keys in one section",
+                fr.dup_where, fr.dup_section, fr.dup_first);
         return -EINVAL;
     }
     if (r > 0) {
@@ -361,6 +388,90 @@ static int interpret(struct pc_config *cfg, struct raw_list *raw, char *err,
     return pc_cluster_config_check(cfg, err, errlen);
 }
 
+/* ---- listen addresses that overlap ----------------------------------- */
+
+/* An inet address reduced to what a bind compares: the family (IPv4-mapped
+ * IPv6 counted as IPv4), the 16 address bytes, whether it is a wildcard,
+ * and the port. */
+struct bind_key {
+    int family;
+    unsigned char addr[16];
+    bool any;
+    unsigned port;
+};
+
+static bool bind_key_of(const struct pc_sockaddr *a, struct bind_key *k)
+{
+    memset(k, 0, sizeof *k);
+    if (a->ss.ss_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const void *)&a->ss;
+        k->family = AF_INET;
+        memcpy(k->addr, &v4->sin_addr, 4);
+        k->any = v4->sin_addr.s_addr == htonl(INADDR_ANY);
+        k->port = ntohs(v4->sin_port);
+        return true;
+    }
+    if (a->ss.ss_family != AF_INET6)
+        return false;
+    const struct sockaddr_in6 *v6 = (const void *)&a->ss;
+    k->port = ntohs(v6->sin6_port);
+    if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
+        k->family = AF_INET;
+        memcpy(k->addr, v6->sin6_addr.s6_addr + 12, 4);
+        k->any = memcmp(k->addr, "\0\0\0\0", 4) == 0;
+        return true;
+    }
+    k->family = AF_INET6;
+    memcpy(k->addr, &v6->sin6_addr, 16);
+    k->any = IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr);
+    return true;
+}
+
+/* Whether two listeners would fight over one port: the same address, or a
+ * wildcard covering the other (:: is dual-stack here, so it covers IPv4
+ * too). A port of 0 is the kernel's choice and never clashes. */
+static bool binds_overlap(const struct pc_sockaddr *a,
+                          const struct pc_sockaddr *b)
+{
+    if (a->ss.ss_family == AF_UNIX || b->ss.ss_family == AF_UNIX)
+        return a->ss.ss_family == b->ss.ss_family && a->len == b->len &&
+               memcmp(&a->ss, &b->ss, a->len) == 0;
+    struct bind_key x, y;
+    if (!bind_key_of(a, &x) || !bind_key_of(b, &y) || x.port != y.port ||
+        x.port == 0)
+        return false;
+    if ((x.any && x.family == AF_INET6) || (y.any && y.family == AF_INET6))
+        return true;
+    if (x.family != y.family)
+        return false;
+    return x.any || y.any || memcmp(x.addr, y.addr, 16) == 0;
+}
+
+static int check_overlaps(const struct pc_config *cfg, char *err,
+                          size_t errlen)
+{
+    struct pc_sockaddr addr[PC_MAX_LISTENERS];
+    for (unsigned i = 0; i < cfg->nlisteners; i++) {
+        const struct pc_listener_config *l = &cfg->listeners[i];
+        char why[PC_ERR_MAX / 2];
+        if (pc_listen_parse(l->listen, &addr[i], why, sizeof why) < 0) {
+            pc_errf(err, errlen, "%s: [listener %s] listen: %s", l->where,
+                    l->name, why);
+            return -EINVAL;
+        }
+        for (unsigned j = 0; j < i; j++)
+            if (binds_overlap(&addr[j], &addr[i])) {
+                const struct pc_listener_config *o = &cfg->listeners[j];
+                pc_errf(err, errlen, "%s: [listener %s] listen = %s overlaps "
+                        "[listener %s] listen = %s (%s): both cannot bind",
+                        l->where, l->name, l->listen, o->name, o->listen,
+                        o->where);
+                return -EINVAL;
+            }
+    }
+    return 0;
+}
+
 int pc_config_load(struct pc_config *cfg, const char *file,
                    const struct pc_config_overrides *ov, char *err,
                    size_t errlen)
@@ -393,6 +504,8 @@ int pc_config_load(struct pc_config *cfg, const char *file,
         if ((r = add_set_override(&raw, ov->set[i], err, errlen)) < 0)
             goto out;
     r = interpret(cfg, &raw, err, errlen);
+    if (r == 0)
+        r = check_overlaps(cfg, err, errlen);
 out:
     free(raw.v);
     if (r < 0)

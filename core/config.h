@@ -81,6 +81,7 @@ struct pc_listener_config {
 };
 
 struct pc_config {
+    uint64_t generation;        /* 0 at start, then one more each reload */
     char file[PC_ADDR_MAX];     /* "" when running on built-in defaults */
     int64_t workers;            /* 0 = one per usable CPU */
     int distribution;           /* default for listeners */
@@ -130,6 +131,9 @@ int pc_parse_bool(const char *text, bool *out);
 
 /* Looks up a protocol by name among built-in and loaded modules. */
 const struct pc_proto *pc_proto_find(const char *name);
+/* The i-th protocol linked into percored, or NULL past the last: what the
+ * man page generator lists (deploy/man/ini_man.c). */
+const struct pc_proto *pc_proto_builtin(unsigned i);
 /* dlopen()s a module, checks its ABI and registers it. */
 int pc_proto_load(const char *path, char *err, size_t errlen);
 

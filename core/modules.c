@@ -11,11 +11,12 @@ extern const struct pc_proto pc_echo_proto;
 extern const struct pc_proto pc_metrics_proto;
 extern const struct pc_proto pc_chat_proto;
 extern const struct pc_proto pc_irc_proto;
+extern const struct pc_proto pc_web_proto;
 
 #define MAX_LOADED 32
 
 static const struct pc_proto *builtin[] = {&pc_echo_proto, &pc_chat_proto, &pc_irc_proto,
-                                           &pc_metrics_proto};
+                                           &pc_web_proto, &pc_metrics_proto};
 static const struct pc_proto *loaded[MAX_LOADED];
 static unsigned nloaded;
 
@@ -28,6 +29,11 @@ const struct pc_proto *pc_proto_find(const char *name)
         if (strcmp(loaded[i]->name, name) == 0)
             return loaded[i];
     return NULL;
+}
+
+const struct pc_proto *pc_proto_builtin(unsigned i)
+{
+    return i < sizeof builtin / sizeof *builtin ? builtin[i] : NULL;
 }
 
 int pc_proto_load(const char *path, char *err, size_t errlen)

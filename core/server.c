@@ -343,14 +343,52 @@ static bool listeners_match(const struct pc_server *srv,
     return true;
 }
 
+/* Frees the replaced configs no worker reads any more: those older than
+ * the oldest generation a worker has taken (never the first: the
+ * acceptor's). So reloads are unlimited. */
+static void free_old_configs(struct pc_server *srv)
+{
+    uint64_t seen = UINT64_MAX;
+    for (unsigned i = 0; i < srv->nworkers; i++) {
+        uint64_t g = atomic_load_explicit(&srv->workers[i].cfg_generation,
+                                          memory_order_acquire);
+        if (g < seen)
+            seen = g;
+    }
+    unsigned kept = 0;
+    for (unsigned i = 0; i < srv->nold; i++) {
+        struct pc_config *c = srv->old_cfgs[i];
+        if (c->generation != 0 && c->generation < seen) {
+            pc_config_free(c);
+            free(c);
+        } else {
+            srv->old_cfgs[kept++] = c;
+        }
+    }
+    srv->nold = kept;
+}
+
+static int keep_old_config(struct pc_server *srv, struct pc_config *old)
+{
+    if (srv->nold == srv->old_cap) {
+        unsigned cap = srv->old_cap ? srv->old_cap * 2 : 8;
+        struct pc_config **a = realloc(srv->old_cfgs, cap * sizeof *a);
+        if (!a)
+            return -ENOMEM;
+        srv->old_cfgs = a;
+        srv->old_cap = cap;
+    }
+    srv->old_cfgs[srv->nold++] = old;
+    return 0;
+}
+
 static void reload_config(struct pc_server *srv)
 {
     char err[PC_ERR_MAX];
+    free_old_configs(srv);
     struct pc_config *cfg = malloc(sizeof *cfg);
-    if (!cfg || srv->nold == sizeof srv->old_cfgs / sizeof *srv->old_cfgs) {
-        pc_log(PC_LOG_ERR, "reload refused: %s", cfg ? "too many reloads "
-               "since start; restart to reload again" : "out of memory");
-        free(cfg);
+    if (!cfg) {
+        pc_log(PC_LOG_ERR, "reload refused: out of memory");
         return;
     }
     if (pc_config_load(cfg, srv->config_file, srv->overrides, err,
@@ -374,9 +412,15 @@ static void reload_config(struct pc_server *srv)
     cfg->distribution = srv->cfg->distribution;
     cfg->balance = srv->cfg->balance;
     memcpy(cfg->backend, srv->cfg->backend, sizeof cfg->backend);
-    /* Workers may still read the old config until they take the new one;
-     * it lives until exit. */
-    srv->old_cfgs[srv->nold++] = srv->cfg;
+    /* Workers may still read the old config until they take the new one
+     * (free_old_configs, at a later reload, or at exit). */
+    if (keep_old_config(srv, srv->cfg) < 0) {
+        pc_log(PC_LOG_ERR, "reload refused: out of memory");
+        pc_config_free(cfg);
+        free(cfg);
+        return;
+    }
+    cfg->generation = srv->cfg->generation + 1;
     srv->cfg = cfg;
     pc_log_set_level((enum pc_log_level)cfg->log_level);
     pc_server_broadcast_mail(srv, PC_MAIL_RELOAD, cfg);
@@ -464,6 +508,8 @@ int pc_server_run(struct pc_server *srv)
         pc_config_free(srv->old_cfgs[i]);
         free(srv->old_cfgs[i]);
     }
+    free(srv->old_cfgs);
+    srv->old_cfgs = NULL;
     pc_config_free(srv->cfg);
     free(srv->cfg);
     srv->cfg = NULL;

@@ -44,8 +44,11 @@ struct pc_server {
     /* For a reload: what the config was loaded from. */
     const char *config_file;
     const struct pc_config_overrides *overrides;
-    struct pc_config *old_cfgs[64]; /* replaced configs, freed at exit */
-    unsigned nold;
+    /* Configs a reload replaced, oldest first: each is freed once every
+     * worker has taken a later one (pc_worker.cfg_generation), except the
+     * first, which the acceptor thread keeps reading (balance, names). */
+    struct pc_config **old_cfgs;
+    unsigned nold, old_cap;
     /* Any thread: admission counters, updated with atomic RMW on open and
      * close of every connection. */
     atomic_uint_fast64_t connections;

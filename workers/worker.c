@@ -163,6 +163,8 @@ static void handle_mail(struct pc_worker *w, struct pc_mail *m)
             if (s->initialised && s->proto->reload)
                 s->proto->reload(w, s->wstate, &s->cfg->section);
         }
+        atomic_store_explicit(&w->cfg_generation, w->cfg->generation,
+                              memory_order_release);
         break;
     case PC_MAIL_STOP:
         ev_break(w->loop, EVBREAK_ALL);

@@ -97,6 +97,9 @@ struct pc_worker {
     int cpu;
     struct pc_server *srv;
     const struct pc_config *cfg; /* this worker's view; swapped by reload */
+    /* cfg->generation, stored (release) once the worker and its modules
+     * have moved to it: main frees what every worker has left behind. */
+    atomic_uint_fast64_t cfg_generation;
     struct ev_loop *loop;
     pthread_t thread;
     struct pc_mailbox mailbox;  /* any thread pushes */

@@ -8,6 +8,8 @@ comment at the top of fuzz_conn_input.c). Names say what each one is."""
 import os
 import shutil
 
+import corpus_web
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 OUT = os.path.join(HERE, "corpus")
@@ -435,6 +437,8 @@ def main():
     write_dict("fuzz_irc_message", IRC_WORDS)
     write_dict("fuzz_config", CONFIG_WORDS)
     write_dict("fuzz_conn_input", CHAT_WORDS + IRC_WORDS)
+    write_corpus("fuzz_web_input", corpus_web.sessions())
+    write_dict("fuzz_web_input", [w.decode("latin-1") for w in corpus_web.WORDS])
 
 
 if __name__ == "__main__":

@@ -66,6 +66,38 @@ class PidFile(unittest.TestCase):
                       r.stderr)
 
 
+class Reloads(unittest.TestCase):
+    def test_200_reloads_are_all_applied(self):
+        """Replaced configs are freed once every worker has taken a newer
+        one, so reloads have no limit (there used to be 64). A TLS
+        listener's context is rebuilt each time, and echo keeps working
+        throughout."""
+        import signal
+        with tempfile.TemporaryDirectory() as d:
+            key, cert = os.path.join(d, "k.pem"), os.path.join(d, "c.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                            "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                            "-subj", "/CN=localhost", "-keyout", key, "-out",
+                            cert], check=True, capture_output=True)
+            config = ("[listener tls]\nlisten = 127.0.0.1:%d\nprotocol = "
+                      "echo\ntls_certificate = %s\ntls_key = %s\n"
+                      % (free_port(), cert, key))
+            with Percored(config=config, workers=2) as srv:
+                s = srv.connect()
+                for i in range(1, 201):
+                    srv.signal(signal.SIGHUP)
+                    wait_for(lambda: srv.output().count("reloaded") >= i,
+                             what=f"reload {i}")
+                    if i % 50 == 0:
+                        s.sendall(b"still %d" % i)
+                        self.assertEqual(recv_exactly(s, len(b"still %d" % i)),
+                                         b"still %d" % i)
+                s.close()
+                out = srv.output()
+                self.assertEqual(out.count("reloaded"), 200)
+                self.assertNotIn("reload refused", out)
+
+
 class Threads(unittest.TestCase):
     def test_thread_names(self):
         with Percored("--distribution", "acceptor", workers=3) as srv:

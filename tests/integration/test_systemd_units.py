@@ -41,18 +41,27 @@ def install_tree():
 
 
 @functools.lru_cache(maxsize=None)
-def build_package():
-    """The .deb CPack makes of this build; its path."""
+def build_packages():
+    """The packages CPack makes of this build, {package name: path}: the
+    .debs and the -dbgsym .ddebs."""
     out = tempfile.mkdtemp(prefix="pc-deb-")
     atexit.register(shutil.rmtree, out, True)
     r = sh(["cpack", "--config", os.path.join(BUILD, "CPackConfig.cmake"),
             "-G", "DEB", "-B", out])
     if r.returncode != 0:
         raise AssertionError("cpack failed:\n" + r.stdout + r.stderr)
-    debs = [f for f in os.listdir(out) if f.endswith(".deb")]
-    if len(debs) != 1:
-        raise AssertionError("cpack made %s:\n%s" % (debs, r.stdout))
-    return os.path.join(out, debs[0])
+    debs = {f.split("_")[0]: os.path.join(out, f) for f in os.listdir(out)
+            if f.endswith((".deb", ".ddeb"))}
+    for want in ("percored", "libpercore-dev", "percore-bench"):
+        if want not in debs:
+            raise AssertionError("cpack made no %s: %s\n%s"
+                                 % (want, sorted(debs), r.stdout))
+    return debs
+
+
+def build_package():
+    """The daemon's .deb, percored."""
+    return build_packages()["percored"]
 
 
 def unit_sections(path):
@@ -79,19 +88,25 @@ class InstallTest(unittest.TestCase):
                   "lib/systemd/system/percored.service",
                   "lib/systemd/system/percored.socket",
                   "lib/sysusers.d/percore.conf",
-                  "share/man/man8/percored.8"]:
+                  "share/man/man8/percored.8.gz",
+                  "share/man/man5/percored.ini.5.gz",
+                  "share/cmake/percore/percoreConfig.cmake",
+                  "share/doc/percored/copyright",
+                  "lib/percore/modules"]:
             self.assertTrue(os.path.exists(os.path.join(p, f)), f)
         if os.path.exists(os.path.join(BUILD, "bench", "percore-bench")):
             self.assertTrue(os.path.exists(os.path.join(
                 p, "bin", "percore-bench")), "percore-bench")
-        libdir = [d for d in ("lib", "lib64", "lib/x86_64-linux-gnu")
-                  if os.path.exists(os.path.join(p, d, "libpercore.a"))]
-        self.assertTrue(libdir, "libpercore.a")
-        pc = os.path.join(p, libdir[0], "pkgconfig", "percore.pc")
+        # percore.pc is for building modules: headers only, nothing to
+        # link (percored resolves a module's pc_* calls when it loads it).
+        pc = os.path.join(p, "share", "pkgconfig", "percore.pc")
         r = sh(["pkg-config", "--cflags", "--libs", pc])
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("-I%s/include" % p, r.stdout)
-        self.assertIn("-lpercore", r.stdout)
+        self.assertEqual(r.stdout.split(), ["-I%s/include" % p])
+        r = sh(["pkg-config", "--variable=moduledir", pc])
+        self.assertEqual(r.stdout.strip(), p + "/lib/percore/modules")
+        self.assertFalse([f for _, _, files in os.walk(p) for f in files
+                          if f.endswith(".a")], "no static library")
         # Units name the installed daemon and config of this prefix.
         unit = unit_sections(os.path.join(
             p, "lib/systemd/system/percored.service"))["Service"]
@@ -173,13 +188,16 @@ class PackageTest(unittest.TestCase):
     def test_package_installs_to_usr_and_etc(self):
         deb = build_package()
         files = sh(["dpkg-deb", "-c", deb]).stdout
-        for f in ["./usr/sbin/percored", "./usr/include/percore/percore.h",
+        for f in ["./usr/sbin/percored",
                   "./usr/lib/systemd/system/percored.service",
                   "./usr/lib/systemd/system/percored.socket",
                   "./usr/lib/sysusers.d/percore.conf",
-                  "./usr/share/man/man8/percored.8"]:
+                  "./usr/share/man/man8/percored.8.gz",
+                  "./usr/share/man/man5/percored.ini.5.gz",
+                  "./usr/lib/percore/modules/"]:
             self.assertIn(f, files)
-        self.assertRegex(files, r"\./usr/lib/\S*pkgconfig/percore\.pc")
+        # The headers are libpercore-dev's.
+        self.assertNotIn("./usr/include/", files)
         self.assertNotIn("/usr/local", files)
         if os.path.exists(os.path.join(ROOT, "deploy", "percored.ini")):
             self.assertIn("./etc/percore/percored.ini", files)
@@ -199,9 +217,17 @@ class PackageTest(unittest.TestCase):
         with open(os.path.join(d, "postinst")) as f:
             postinst = f.read()
         self.assertIn("systemd-sysusers", postinst)
-        code = "\n".join(l for l in postinst.splitlines()
-                         if not l.strip().startswith("#"))
-        self.assertNotRegex(code, r"systemctl[^\n]*\b(enable|start)\b")
+        self.assertIn("deb-systemd-helper", postinst)
+        for script in ("postinst", "prerm", "postrm"):
+            with open(os.path.join(d, script)) as f:
+                code = "\n".join(l for l in f.read().splitlines()
+                                 if not l.strip().startswith("#"))
+            self.assertNotRegex(code, r"deb-systemd-helper enable")
+            # Only daemon-reload is systemctl's; the rest goes through
+            # deb-systemd-helper/-invoke, as dh_installsystemd writes it.
+            for line in code.splitlines():
+                if re.search(r"(^|[;&|]\s*)systemctl\b", line.strip()):
+                    self.assertIn("daemon-reload", line, script)
 
 
 if __name__ == "__main__":

@@ -197,6 +197,52 @@ static void test_tls_keys(void **state)
                  "'maybe' is not one of: require optional", true);
 }
 
+/* A section given twice is refused (inih would merge the two, the later
+ * keys winning), and so are two listeners that would bind one port. */
+static void test_duplicates_and_overlaps(void **state)
+{
+    (void)state;
+    expect_error("[listener a]\nlisten = 127.0.0.1:7100\nprotocol = echo\n"
+                 "[server]\nworkers = 1\n[listener a]\nlisten = "
+                 "127.0.0.1:7101\n", NULL,
+                 ":7: [listener a]: a second section of that name (the "
+                 "first is at ", true);
+    static const char *const clash[][2] = {
+        {"127.0.0.1:7100", "127.0.0.1:7100"},
+        {"127.0.0.1:7100", "*:7100"},
+        {"0.0.0.0:7100", "127.0.0.1:7100"},
+        {"localhost:7100", "127.0.0.1:7100"},
+        {"[::ffff:127.0.0.1]:7100", "127.0.0.1:7100"},
+        {"[::]:7100", "127.0.0.1:7100"},
+        {"unix:/tmp/pc-x.sock", "unix:/tmp/pc-x.sock"},
+    };
+    char text[512];
+    for (size_t i = 0; i < sizeof clash / sizeof *clash; i++) {
+        snprintf(text, sizeof text, "[listener a]\nlisten = %s\nprotocol = "
+                 "echo\n[listener b]\nlisten = %s\nprotocol = echo\n",
+                 clash[i][0], clash[i][1]);
+        expect_error(text, NULL, "[listener b] listen = ", true);
+    }
+    static const char *const apart[][2] = {
+        {"127.0.0.1:7100", "127.0.0.2:7100"},
+        {"127.0.0.1:7100", "127.0.0.1:7101"},
+        {"127.0.0.1:0", "127.0.0.1:0"},
+        {"[::1]:7100", "127.0.0.1:7100"},
+    };
+    for (size_t i = 0; i < sizeof apart / sizeof *apart; i++) {
+        snprintf(text, sizeof text, "[listener a]\nlisten = %s\nprotocol = "
+                 "echo\n[listener b]\nlisten = %s\nprotocol = echo\n",
+                 apart[i][0], apart[i][1]);
+        struct pc_config cfg;
+        char err[PC_ERR_MAX];
+        int r = pc_config_load(&cfg, write_config(text), NULL, err, sizeof err);
+        unlink(path);
+        if (r != 0)
+            fail_msg("%s and %s: %s", apart[i][0], apart[i][1], err);
+        pc_config_free(&cfg);
+    }
+}
+
 /* The longest line a config may have is 199 characters: exactly that
  * fits (it fills inih's buffer to the byte), one more is refused. */
 static void test_a_line_of_the_maximum_length_fits(void **state)
@@ -226,6 +272,7 @@ int main(void)
         cmocka_unit_test(test_bad_files_name_line_and_key),
         cmocka_unit_test(test_a_line_of_the_maximum_length_fits),
         cmocka_unit_test(test_tls_keys),
+        cmocka_unit_test(test_duplicates_and_overlaps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
