@@ -3,6 +3,7 @@
 to it, and chat and IRC clients driven together from one select loop.
 Every process here is started by the test and signalled by its own PID."""
 
+import json
 import os
 import select
 import shutil
@@ -10,9 +11,11 @@ import signal
 import socket
 import subprocess
 import tempfile
+import struct
 import time
 
 from percored import SLOW, Percored, free_port
+from webclient import Ws
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -98,7 +101,7 @@ def node(redis, name, workers=2, nick_ttl=2, extra=""):
     config = (f"[cluster]\nredis = {redis.address}\nnode = {name}\n"
               f"nick_ttl = {nick_ttl}\ntimeout = {1.0 * SLOW}\n{extra}")
     return Percored(listeners=(("chat", "chat"), ("irc", "irc"),
-                               ("metrics", "metrics")),
+                               ("web", "web"), ("metrics", "metrics")),
                     workers=workers, config=config).__enter__()
 
 
@@ -179,6 +182,82 @@ class Irc(Client):
         return out
 
 
+class Web(Client):
+    """The web face: JSON over WebSocket (docs/protocols/web.md); each
+    message is kept in `lines` as a short text (see norm)."""
+
+    def __init__(self, n, face, nick):
+        self.ws = Ws(n.ports["web"])
+        self.sock = self.ws.sock
+        self.sock.setblocking(False)
+        self.face, self.nick, self.lines, self.room = "web", nick, [], None
+
+    def send(self, obj):
+        self.sock.setblocking(True)
+        self.ws.send(obj)
+        self.sock.setblocking(False)
+
+    @staticmethod
+    def norm(m):
+        t = m.get("type")
+        if t == "ok":
+            return f"ok {m.get('for')} {m.get('nick') or m.get('room') or ''}"
+        if t in ("say", "missed") and m.get("room"):
+            return f"{t} {m['room']} {m.get('nick')}: {m.get('text', '')}"
+        return json.dumps(m)
+
+    def feed(self):
+        try:
+            data = self.sock.recv(1 << 16)
+        except BlockingIOError:
+            return
+        buf = self.ws.http.buf = self.ws.http.buf + data
+        while len(buf) >= 2:
+            n, off = buf[1] & 0x7F, 2
+            if n == 126:
+                if len(buf) < 4:
+                    break
+                n, off = struct.unpack("!H", buf[2:4])[0], 4
+            elif n == 127:
+                if len(buf) < 10:
+                    break
+                n, off = struct.unpack("!Q", buf[2:10])[0], 10
+            if len(buf) < off + n:
+                break
+            op, payload, buf = buf[0] & 0x0F, buf[off:off + n], buf[off + n:]
+            if op == 9:
+                self.send_pong(payload)
+            elif op == 1:
+                self.lines.append(self.norm(json.loads(payload)))
+        self.ws.http.buf = buf
+
+    def send_pong(self, payload):
+        self.sock.setblocking(True)
+        self.ws.send_frame(10, payload)
+        self.sock.setblocking(False)
+
+    def login(self):
+        self.send({"type": "nick", "nick": self.nick})
+        return f"ok nick {self.nick}"
+
+    def join(self, room):
+        self.room = room
+        self.send({"type": "join", "room": room})
+        return f"ok join {room}"
+
+    def say(self, text):
+        self.send({"type": "say", "room": self.room, "text": text})
+
+    def events(self):
+        out = []
+        for l in self.lines:
+            if l.startswith("missed "):
+                out.append(("missed",))
+            elif l.startswith("say ") and ": L " in l:
+                out.append(("line", l.split(": ", 1)[1]))
+        return out
+
+
 def pump(clients, until=lambda: False, timeout=10, what="clients"):
     """Reads whatever arrives for every client until `until()` holds."""
     deadline = time.time() + timeout * SLOW
@@ -249,8 +328,8 @@ def crowd(nodes, rooms, per_room):
     for r in rooms:
         for i in range(per_room):
             n = nodes[k % len(nodes)]
-            cls = Chat if (k // len(nodes)) % 2 == 0 else Irc
-            face = "chat" if cls is Chat else "irc"
+            cls = (Chat, Irc, Web)[(k // len(nodes)) % 3]
+            face = {Chat: "chat", Irc: "irc", Web: "web"}[cls]
             c = cls(n, face, f"u{k}")
             k += 1
             members.setdefault(r, []).append(c)

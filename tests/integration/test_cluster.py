@@ -1,5 +1,5 @@
 """Rooms across percored nodes sequenced by a real Redis (docs/scaling.md):
-one order for every member on every node and face, nicks unique across
+one order for every member on every node and face (chat, irc, web), nicks unique across
 nodes, private lines between nodes, and the [cluster] section's checks."""
 
 import os
