@@ -13,11 +13,11 @@
 #include "core/config_keys.h"
 #include "core/section.h"
 
-static const struct pc_option cluster_options[] = {
+const struct pc_option pc_cluster_options[] = {
     {"redis", PC_OPT_STRING, "", 0, 0,
-     "Redis as host:port, [v6]:port or unix:/path"},
+     "Redis as host:port, [v6]:port or unix:/path (required)"},
     {"node", PC_OPT_STRING, NULL, 0, 0,
-     "this node's name, unique in the cluster (default: the host name)"},
+     "this node's name, unique in the cluster"},
     {"history", PC_OPT_INT, "1000", 10, 10000000,
      "lines kept per room in Redis for gap recovery"},
     {"nick_ttl", PC_OPT_SECONDS, "30", 2, 86400,
@@ -39,13 +39,13 @@ int pc_cluster_config_defaults(struct pc_config *cfg, char *err,
     struct pc_section *s = &cfg->cluster;
     s->listener = NULL; /* not a listener's: no framework keys behind it */
     s->service = 0;
-    s->options = cluster_options;
+    s->options = pc_cluster_options;
     s->count = 0;
-    for (; cluster_options[s->count].name; s->count++) {
+    for (; pc_cluster_options[s->count].name; s->count++) {
         int r = 0;
-        if (cluster_options[s->count].default_value)
+        if (pc_cluster_options[s->count].default_value)
             r = pc_option_apply(s, s->count,
-                                cluster_options[s->count].default_value,
+                                pc_cluster_options[s->count].default_value,
                                 "built-in default", "cluster", err, errlen);
         if (r < 0)
             return r;
@@ -54,7 +54,7 @@ int pc_cluster_config_defaults(struct pc_config *cfg, char *err,
     if (gethostname(host, sizeof host - 1) != 0 || !host[0])
         snprintf(host, sizeof host, "percored");
     unsigned idx;
-    pc_option_find(cluster_options, "node", &idx);
+    pc_option_find(pc_cluster_options, "node", &idx);
     return pc_option_apply(s, idx, host, "built-in default", "cluster", err,
                            errlen);
 }
@@ -64,7 +64,7 @@ int pc_cluster_config_apply(struct pc_config *cfg, const char *key,
                             size_t errlen)
 {
     unsigned idx;
-    if (!pc_option_find(cluster_options, key, &idx)) {
+    if (!pc_option_find(pc_cluster_options, key, &idx)) {
         pc_errf(err, errlen, "%s: [cluster] %s: unknown key (expected redis, "
                 "node, history, nick_ttl, password, user, tls, timeout or "
                 "hold)", where, key);
@@ -142,10 +142,10 @@ int pc_cluster_config_changed(const struct pc_config *a,
         return 1;
     if (!a->has_cluster)
         return 0;
-    for (unsigned i = 0; cluster_options[i].name; i++) {
-        const char *n = cluster_options[i].name;
+    for (unsigned i = 0; pc_cluster_options[i].name; i++) {
+        const char *n = pc_cluster_options[i].name;
         const struct pc_section *x = &a->cluster, *y = &b->cluster;
-        switch (cluster_options[i].type) {
+        switch (pc_cluster_options[i].type) {
         case PC_OPT_STRING:
             if (strcmp(pc_section_string(x, n), pc_section_string(y, n)) != 0)
                 return 1;

@@ -12,6 +12,9 @@
 
 #include "core/config.h"
 
+/* The section's keys (terminated by a NULL name), for percored.ini(5). */
+extern const struct pc_option pc_cluster_options[];
+
 /* Sets the [cluster] defaults in cfg->cluster (node: the host name).
  * 0 or -errno with a message in err. */
 int pc_cluster_config_defaults(struct pc_config *cfg, char *err,
