@@ -13,6 +13,7 @@
 #include "core/config_keys.h"
 #include "core/listener.h"
 #include "core/log.h"
+#include "core/cluster_config.h"
 #include "core/section.h"
 #include "core/tls_context.h"
 
@@ -208,6 +209,8 @@ static int add_set_override(struct raw_list *raw, const char *spec,
     char section[PC_NAME_MAX + 16], key[PC_NAME_MAX];
     if ((size_t)(dot - spec) == 6 && strncmp(spec, "server", 6) == 0)
         snprintf(section, sizeof section, "server");
+    else if ((size_t)(dot - spec) == 7 && strncmp(spec, "cluster", 7) == 0)
+        snprintf(section, sizeof section, "cluster");
     else
         snprintf(section, sizeof section, "listener %.*s",
                  (int)(dot - spec), spec);
@@ -286,9 +289,16 @@ static int interpret(struct pc_config *cfg, struct raw_list *raw, char *err,
         struct raw_entry *e = &raw->v[i];
         if (e->used)
             continue;
+        if (strcmp(e->section, "cluster") == 0) {
+            if ((r = pc_cluster_config_apply(cfg, e->key, e->value, e->where,
+                                             err, errlen)) < 0)
+                return r;
+            e->used = true;
+            continue;
+        }
         if (strncmp(e->section, "listener ", 9) != 0) {
-            pc_errf(err, errlen, "%s: [%s]: unknown section (expected [server] "
-                 "or [listener NAME])", e->where, e->section);
+            pc_errf(err, errlen, "%s: [%s]: unknown section (expected [server], "
+                 "[cluster] or [listener NAME])", e->where, e->section);
             return -EINVAL;
         }
         struct pc_listener_config *l =
@@ -375,7 +385,7 @@ static int interpret(struct pc_config *cfg, struct raw_list *raw, char *err,
         if ((r = pc_tls_context_build(l, err, errlen)) < 0)
             return r;
     }
-    return 0;
+    return pc_cluster_config_check(cfg, err, errlen);
 }
 
 /* ---- listen addresses that overlap ----------------------------------- */
@@ -468,8 +478,12 @@ int pc_config_load(struct pc_config *cfg, const char *file,
 {
     memset(cfg, 0, sizeof *cfg);
     int r = pc_key_defaults(pc_server_keys, cfg, "server", err, errlen);
-    if (r < 0)
+    if (r == 0)
+        r = pc_cluster_config_defaults(cfg, err, errlen);
+    if (r < 0) {
+        pc_config_free(cfg);
         return r;
+    }
     struct raw_list raw = {0};
     if (file) {
         snprintf(cfg->file, sizeof cfg->file, "%s", file);
@@ -501,6 +515,10 @@ out:
 
 void pc_config_free(struct pc_config *cfg)
 {
+    for (unsigned i = 0; i < PC_MAX_MODULE_OPTIONS; i++) {
+        free(cfg->cluster.values[i].s);
+        cfg->cluster.values[i].s = NULL;
+    }
     for (unsigned li = 0; li < cfg->nlisteners; li++) {
         pc_tls_context_release(&cfg->listeners[li]);
         struct pc_section *s = &cfg->listeners[li].section;

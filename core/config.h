@@ -4,6 +4,7 @@
 #ifndef PC_CORE_CONFIG_H
 #define PC_CORE_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -94,11 +95,16 @@ struct pc_config {
     char pid_file[PC_ADDR_MAX]; /* "" = none */
     unsigned nlisteners;
     struct pc_listener_config listeners[PC_MAX_LISTENERS];
+    /* [cluster] (core/cluster_config.c): rooms shared with other nodes
+     * through Redis. Without the section nothing connects anywhere. */
+    bool has_cluster;
+    struct pc_section cluster;
+    char cluster_where[PC_ADDR_MAX + 16]; /* "file:line" of the section */
 };
 
 /* Command-line overrides applied on top of the file, in this order:
  * listeners (--listen) then keys (--set SECTION.KEY=VALUE, where SECTION is
- * "server" or a listener name). */
+ * "server", "cluster" or a listener name). */
 struct pc_config_overrides {
     const char *listen[PC_MAX_LISTENERS];
     unsigned nlisten;

@@ -93,7 +93,9 @@ static const void *framework_value(const struct pc_section *s,
                                    const char *name, enum key_type a,
                                    enum key_type b)
 {
-    const struct key_spec *k = s ? pc_key_find(pc_listener_keys, name) : NULL;
+    /* [cluster] is a section of no listener (listener NULL). */
+    const struct key_spec *k =
+        s && s->listener ? pc_key_find(pc_listener_keys, name) : NULL;
     if (!k || (k->type != a && k->type != b))
         return NULL;
     return (const char *)section_owner(s) + k->off;

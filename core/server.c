@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/cluster_config.h"
 #include "core/listener.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -301,6 +302,8 @@ static void report_restart_needed(const struct pc_config *old,
         pc_log(PC_LOG_WARN, "reload: distribution changed: needs a restart");
     if (strcmp(old->modules, new->modules) != 0)
         pc_log(PC_LOG_WARN, "reload: 'modules' changed: needs a restart");
+    if (pc_cluster_config_changed(old, new))
+        pc_log(PC_LOG_WARN, "reload: [cluster] changed: needs a restart");
     if (strcmp(old->pid_file, new->pid_file) != 0)
         pc_log(PC_LOG_WARN, "reload: 'pid_file' changed: needs a restart");
 }

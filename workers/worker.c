@@ -496,6 +496,16 @@ double pc_worker_now(struct pc_worker *w)
     return ev_now(w->loop);
 }
 
+struct ev_loop *pc_worker_loop(struct pc_worker *w)
+{
+    return w->loop;
+}
+
+const struct pc_section *pc_cluster_section(struct pc_worker *w)
+{
+    return w->cfg->has_cluster ? &w->cfg->cluster : NULL;
+}
+
 _Static_assert(sizeof(ev_timer) <= sizeof(((struct pc_timer *)0)->opaque),
                "pc_timer.opaque must hold an ev_timer");
 

@@ -9,6 +9,7 @@
 
 #include <percore/percore.h>
 
+#include "core/cluster_config.h"
 #include "core/config.h"
 #include "core/config_keys.h"
 
@@ -258,6 +259,20 @@ static void modules(void)
     }
 }
 
+static void cluster(void)
+{
+    printf("Only with this section does percored share rooms with other "
+           "nodes through Redis (docs/scaling.md); without it nothing "
+           "connects. Every key needs a restart.\n");
+    for (const struct pc_option *o = pc_cluster_options; o->name; o++) {
+        bool ranged = o->type != PC_OPT_BOOL && o->type != PC_OPT_STRING;
+        entry(o->name, option_type(o->type), NULL, ranged,
+              o->type == PC_OPT_SIZE, o->min, o->max,
+              o->default_value ? o->default_value : "the host name",
+              o->help ? o->help : "");
+    }
+}
+
 static const char *const head =
     ".TH PERCORED.INI 5 \"2026\" \"percore " PC_MAN_VERSION "\" "
     "\"File Formats\"\n"
@@ -285,6 +300,8 @@ int main(void)
     int bad = keys("server", pc_server_keys);
     printf(".SH \"[listener NAME] KEYS\"\n");
     bad += keys("listener", pc_listener_keys);
+    printf(".SH \"[cluster] KEYS\"\n");
+    cluster();
     printf(".SH \"PROTOCOL OPTIONS\"\nA listener also takes the options of "
            "its protocol module. Those of the built-in modules:\n");
     modules();

@@ -352,6 +352,28 @@ void pc_metric_set(struct pc_metric *m, unsigned i, int64_t v);
  * (the metrics module calls it for each scrape). */
 struct pc_sbuf *pc_metrics_render(struct pc_worker *w);
 
+/* The worker's libev loop, for a module that must watch a socket of its
+ * own (a client library's libev adapter, such as hiredis's). Worker
+ * thread only: start, stop and run callbacks of watchers on this loop
+ * only from w's thread, and stop every watcher in worker_fini at the
+ * latest (the loop is destroyed after it). A watcher's callback runs
+ * between the worker's other events, so the pc_conn_* and pc_post rules
+ * hold in it as in any callback. A module including this must include
+ * <ev.h> itself and link libev. */
+struct ev_loop;
+struct ev_loop *pc_worker_loop(struct pc_worker *w);
+
+/* ---- the cluster ----------------------------------------------------- */
+
+/* The [cluster] section (docs/scaling.md), or NULL when the config has
+ * none. Read its keys with pc_section_string ("redis", "node",
+ * "password", "user"), pc_section_int ("history"), pc_section_seconds
+ * ("nick_ttl", "timeout", "hold") and pc_section_bool ("tls"); the
+ * framework has checked them. Worker thread; the pointer is good until
+ * the worker's next reload (a changed [cluster] needs a restart, so read
+ * it once, in worker_init, and copy what you keep). */
+const struct pc_section *pc_cluster_section(struct pc_worker *w);
+
 /* ---- logging --------------------------------------------------------- */
 
 enum pc_log_level { PC_LOG_ERR = 3, PC_LOG_WARN = 4, PC_LOG_NOTICE = 5,

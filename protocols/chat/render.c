@@ -98,6 +98,10 @@ static int render(const struct room_event *ev, const char *me, char *buf,
     case ROOM_EV_INVITE:
         r = snprintf(buf, size, "*** %s invites you to join %s\n", who, room);
         break;
+    case ROOM_EV_MISSED:
+        r = snprintf(buf, size, "*** some lines of %s may have been missed\n",
+                     room);
+        break;
     }
     free(text);
     if (r >= (int)size) /* keep the line end of a cut line */
@@ -220,7 +224,11 @@ static void chat_answer(struct room_user *u, const struct room_answer *a)
         answer_rooms(cc, a);
         return;
     case ROOM_ANS_CANNOT_SPEAK:
-        chat_putf(cc, "ERR you cannot speak in %s now\n", a->room);
+        if (a->status == ROOM_NOT_DELIVERED)
+            chat_putf(cc, "ERR not delivered to %s: the cluster is "
+                      "unreachable\n", a->room);
+        else
+            chat_putf(cc, "ERR you cannot speak in %s now\n", a->room);
         return;
     default:
         return; /* chat asks nothing else */

@@ -280,6 +280,9 @@ void irc_answer_info(struct irc_conn *ic, const struct room_answer *a)
     case ROOM_ANS_CANNOT_SPEAK:
         if (a->status == ROOM_NO_SUCH_ROOM)
             irc_numeric(ic, "403", "#%s :No such channel", a->room);
+        else if (a->status == ROOM_NOT_DELIVERED)
+            irc_numeric(ic, "404", "#%s :Cannot send to channel (not "
+                        "delivered: the cluster is unreachable)", a->room);
         else
             irc_numeric(ic, "404", "#%s :Cannot send to channel", a->room);
         break;

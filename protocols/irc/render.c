@@ -76,10 +76,22 @@ static int render(const struct room_event *ev, const char *me, char *buf,
     case ROOM_EV_INVITE:
         n = snprintf(p, left, "INVITE %s #%s", me, ev->room);
         break;
+    case ROOM_EV_MISSED: /* from the server: see irc_deliver */
+        break;
     }
     if (n < 0)
         return 0;
     return (int)irc_line_end(buf, (size_t)n + (size_t)head);
+}
+
+/* The cluster's notice that lines of a room may be lost, from the
+ * server like any notice of its own. */
+static int missed(struct irc_conn *ic, const struct room_event *ev, char *buf,
+                  size_t size)
+{
+    int n = snprintf(buf, size, ":%s NOTICE #%s :*** some lines of #%s may "
+                     "have been missed", irc_server(ic), ev->room, ev->room);
+    return n < 0 ? 0 : (int)irc_line_end(buf, (size_t)n);
 }
 
 void irc_deliver(struct room_user *u, const struct room_event *ev,
@@ -100,7 +112,9 @@ void irc_deliver(struct room_user *u, const struct room_event *ev,
     if (!*slot) {
         char line[IRC_LINE_MAX + 64];
         int tag = v ? time_tag(ev->time_ms, line, sizeof line) : 0;
-        int n = render(ev, u->nick, line + tag, sizeof line - (size_t)tag);
+        int n = ev->kind == ROOM_EV_MISSED
+                    ? missed(ic, ev, line + tag, sizeof line - (size_t)tag)
+                    : render(ev, u->nick, line + tag, sizeof line - (size_t)tag);
         if (n <= 0 || !(*slot = pc_sbuf_new((size_t)tag + (size_t)n)))
             return;
         memcpy((*slot)->data, line, (size_t)tag + (size_t)n);

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocols/room/core.h"
+#include "protocols/room/cluster.h"
 
 /* The key of the core in each worker's pc_worker_slot. */
 static const char core_slot_key = 0;
@@ -29,6 +29,11 @@ struct room_core *room_core_attach(struct pc_worker *w,
         core->nworkers = pc_worker_count(w);
         core->service = pc_section_service(cfg);
         room_metrics_init(core, w);
+        const struct pc_section *cluster = pc_cluster_section(w);
+        if (cluster && !(core->cluster = room_cluster_new(core, cluster))) {
+            free(core);
+            return NULL;
+        }
         *slot = core;
     }
     room_metrics_listener(w, cfg, counters);
@@ -40,6 +45,7 @@ void room_core_detach(struct room_core *core)
 {
     if (--core->faces)
         return;
+    room_cluster_free(core->cluster);
     room_homes_fini(core);
     room_nicks_fini(core);
     for (size_t i = 0; i < core->locals.cap; i++)
@@ -99,6 +105,7 @@ static void handle(struct room_core *core, struct room_msg *m)
     case OP_CLAIM_RESULT:
     case OP_RELEASE:
     case OP_TELL:
+    case OP_NICK_LOST:
         room_names_handle(core, m);
         break;
     case OP_INVITE:
@@ -304,6 +311,9 @@ void room_user_guest(struct room_user *u)
     char nick[ROOM_NICK_MAX + 1];
     /* Unique without asking anyone: the number encodes the worker. */
     uint64_t guest = ++core->guests * core->nworkers + core->id;
+    if (core->cluster) /* and unique across nodes, but for a hash clash
+                          (then Redis refuses it and u is renamed again) */
+        guest = guest * 100000 + core->cluster->node_hash % 100000;
     snprintf(nick, sizeof nick, "guest%llu", (unsigned long long)guest);
     room_user_set_nick(u, nick);
     char key[ROOM_NICK_MAX + 1];

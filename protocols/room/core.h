@@ -8,8 +8,11 @@
 #include "protocols/room/map.h"
 #include "protocols/room/room.h"
 
+struct room_cluster;
+
 struct room_core {
     struct pc_worker *w;
+    struct room_cluster *cluster; /* NULL without [cluster] */
     unsigned id, nworkers, service;
     unsigned faces;          /* listeners attached */
     uint64_t guests;         /* nicks generated here */
@@ -130,6 +133,8 @@ enum room_op {
     OP_ANSWER,       /* to the user's worker: a struct room_answer, packed */
     OP_GATHER_ASK,   /* to every worker: flag GATHER_* */
     OP_GATHER_REPLY, /* to the asker: text to append */
+    OP_NICK_LOST,    /* cluster, to the user's worker: another node has
+                        its nick (other): rename it */
 };
 
 enum { LEAVE_PART, LEAVE_QUIT, LEAVE_SILENT };
@@ -209,11 +214,17 @@ struct room_member *room_member_find(struct room_home *r, uint64_t id);
 struct room_member *room_member_by_nick(struct room_home *r,
                                         const char *nick);
 /* Numbers one event of r by the user `by` describes and sends it once to
- * every worker with members. */
+ * every worker with members. With a cluster, lines go through Redis
+ * first (cluster.h: cl_room_publish) and come back to room_fanout_at. */
 void room_fanout(struct room_core *core, struct room_home *r,
                  const struct room_msg *by, enum room_event_kind kind,
                  const char *target, const char *text, size_t len,
                  uint64_t dedup);
+/* The same, on this node only, stamped time_ms. */
+void room_fanout_at(struct room_core *core, struct room_home *r,
+                    const struct room_msg *by, enum room_event_kind kind,
+                    const char *target, const char *text, size_t len,
+                    uint64_t dedup, int64_t time_ms);
 /* Answers the user request m came from; a: a prepared OP_ANSWER or NULL. */
 void room_home_answer(struct room_core *core, const struct room_msg *m,
                       enum room_answer_kind kind, enum room_status status,
@@ -232,6 +243,18 @@ void room_homes_fini(struct room_core *core);
 /* Drops u's unanswered question to every worker. */
 void room_gather_free(struct room_user *u);
 void room_nicks_fini(struct room_core *core);
+/* At a nick's owner: sends claim m's result to its user (none for a
+ * generated nick). */
+void room_claim_answer(struct room_core *core, const struct room_msg *m,
+                       bool granted);
+/* At a nick's owner: forgets key if user id holds it. */
+void room_nick_forget(struct room_core *core, const char *key, uint64_t id);
+/* Answers the user m came from (its worker and id), ending its wait. */
+void room_answer_user(struct room_core *core, const struct room_msg *m,
+                      enum room_answer_kind kind, enum room_status status,
+                      const char *nick, const char *text);
+/* u->nick was just set; old (maybe "") is released, u's rooms told. */
+void room_user_renamed(struct room_user *u, const char *old);
 void room_release_nick(struct room_core *core, const char *nick, uint64_t id);
 
 /* Member events coming to a worker, and their effect on memberships. */

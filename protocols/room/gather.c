@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocols/room/core.h"
+#include "protocols/room/cluster.h"
 
 struct room_gather {
     unsigned kind, pending;
@@ -167,6 +167,74 @@ static void on_ask(struct room_core *core, struct room_msg *m)
     room_send(core, m->worker, r);
 }
 
+/* One "name members topic" line per room: a room on several nodes is
+ * listed once, with all its members. */
+static void merge_rooms(struct room_gather *g)
+{
+    size_t n = 0, len = 0;
+    for (size_t i = 0; i < g->len; i++)
+        n += g->text[i] == '\n';
+    struct {
+        char key[ROOM_NAME_MAX + 1], name[ROOM_NAME_MAX + 1];
+        const char *topic;
+        unsigned count;
+    } *rooms = calloc(n + 1, sizeof *rooms);
+    size_t cap = g->len + n * 12 + 1;
+    char *out = malloc(cap);
+    if (!rooms || !out) {
+        free(rooms);
+        free(out);
+        return;
+    }
+    size_t k = 0;
+    for (char *save = NULL, *l = strtok_r(g->text, "\n", &save); l;
+         l = strtok_r(NULL, "\n", &save)) {
+        char name[ROOM_NAME_MAX + 1], key[ROOM_NAME_MAX + 1];
+        unsigned count = 0;
+        /* NOLINTNEXTLINE(cert-err34-c): the homes' own "name count" */
+        if (sscanf(l, "%32s %u", name, &count) != 2)
+            continue;
+        room_fold(key, name, sizeof key);
+        size_t i = 0;
+        while (i < k && strcmp(rooms[i].key, key) != 0)
+            i++;
+        if (i == k) {
+            const char *topic = strchr(l, ' ');
+            topic = topic ? strchr(topic + 1, ' ') : NULL;
+            memcpy(rooms[k].key, key, sizeof key);
+            memcpy(rooms[k].name, name, sizeof name);
+            rooms[k++].topic = topic ? topic + 1 : "";
+        }
+        rooms[i].count += count;
+    }
+    out[0] = '\0';
+    for (size_t i = 0; i < k && len < cap; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s %u %s\n",
+                                rooms[i].name, rooms[i].count, rooms[i].topic);
+    free(g->text);
+    g->text = out;
+    g->len = len;
+    free(rooms);
+}
+
+static void other_nodes_rooms(struct room_core *core, uint64_t user,
+                              const char *more, size_t len)
+{
+    struct room_user *u = room_user_find(core, user);
+    struct room_gather *g = u ? u->gather : NULL;
+    if (!g)
+        return;
+    char *t = realloc(g->text, g->len + len + 1);
+    if (t) {
+        memcpy(t + g->len, more, len);
+        t[g->len + len] = '\0';
+        g->text = t;
+        g->len += len;
+        merge_rooms(g);
+    }
+    finish(u);
+}
+
 static void on_reply(struct room_core *core, struct room_msg *m)
 {
     struct room_user *u = room_user_find(core, m->id);
@@ -183,8 +251,12 @@ static void on_reply(struct room_core *core, struct room_msg *m)
     }
     g->count += m->count;
     g->rooms += m->count2;
-    if (--g->pending == 0)
-        finish(u);
+    if (--g->pending)
+        return;
+    if (g->kind == GATHER_ROOMS && core->cluster &&
+        cl_rooms(core->cluster, u->id, other_nodes_rooms))
+        return; /* and the other nodes' rooms, when Redis answers */
+    finish(u);
 }
 
 void room_gather_handle(struct room_core *core, struct room_msg *m)

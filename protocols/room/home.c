@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocols/room/core.h"
+#include "protocols/room/cluster.h"
 
 static bool key_eq(const void *value, const void *key)
 {
@@ -80,10 +80,14 @@ static void member_remove(struct room_core *core, struct room_home **room,
     r->members--;
     r->per_worker[mb->worker]--;
     pc_metric_add(core->members, 0, -1);
+    if (core->cluster)
+        cl_member(core->cluster, r, mb, true);
     free(mb->realname);
     free(mb);
     if (r->members == 0) {
         room_map_del(&core->homes, room_hash_str(r->key), r->key, key_eq);
+        if (core->cluster)
+            cl_room_home_gone(core->cluster, r->key);
         home_free(r);
         *room = NULL;
     }
@@ -95,9 +99,21 @@ static void member_remove(struct room_core *core, struct room_home **room,
  * host), sent once to every worker with members, in the order of the
  * calls. */
 void room_fanout(struct room_core *core, struct room_home *r,
-                   const struct room_msg *by, enum room_event_kind kind,
-                   const char *target, const char *text, size_t len,
-                   uint64_t dedup)
+                 const struct room_msg *by, enum room_event_kind kind,
+                 const char *target, const char *text, size_t len,
+                 uint64_t dedup)
+{
+    if (core->cluster && cl_room_publish(core->cluster, r, by, kind, target,
+                                         text, len, dedup))
+        return; /* shown when Redis has numbered it */
+    room_fanout_at(core, r, by, kind, target, text, len, dedup,
+                   room_now_ms(core));
+}
+
+void room_fanout_at(struct room_core *core, struct room_home *r,
+                    const struct room_msg *by, enum room_event_kind kind,
+                    const char *target, const char *text, size_t len,
+                    uint64_t dedup, int64_t time_ms)
 {
     r->events++;
     struct room_msg *t = room_msg_new(core, OP_EVENT, text, len, NULL, 0);
@@ -112,7 +128,7 @@ void room_fanout(struct room_core *core, struct room_home *r,
     if (target)
         snprintf(t->other, sizeof t->other, "%s", target);
     t->dedup = dedup;
-    t->time_ms = room_now_ms(core);
+    t->time_ms = time_ms;
     size_t size = sizeof *t + len + 2;
     for (unsigned i = 0; i < core->nworkers; i++) {
         if (!r->per_worker[i] || i == core->id)
@@ -243,6 +259,8 @@ static struct room_home *home_create(struct room_core *core,
         return NULL;
     }
     pc_metric_add(core->rooms, 0, 1);
+    if (core->cluster)
+        cl_room_home_made(core->cluster, r);
     return r;
 }
 
@@ -261,6 +279,8 @@ static void refuse_join(struct room_core *core, const struct room_msg *m,
 
 static void on_join(struct room_core *core, struct room_msg *m)
 {
+    if (core->cluster && cl_room_hold_join(core->cluster, m))
+        return; /* until this node hears the room's lines */
     struct room_home *r = room_home_find(core, m->room);
     bool created = !r;
     if (!r && !(r = home_create(core, m->room))) {
@@ -277,9 +297,13 @@ static void on_join(struct room_core *core, struct room_msg *m)
         }
         if (!mb) {
             refuse_join(core, m, st == ROOM_OK ? ROOM_NO_MEMORY : st);
-            if (created) /* empty: nobody made it in */
+            if (created) { /* empty: nobody made it in */
                 room_map_del(&core->homes, room_hash_str(r->key), r->key,
-                             key_eq), home_free(r);
+                             key_eq);
+                if (core->cluster)
+                    cl_room_home_gone(core->cluster, r->key);
+                home_free(r);
+            }
             return;
         }
         mb->id = m->id;
@@ -293,6 +317,8 @@ static void on_join(struct room_core *core, struct room_msg *m)
         r->members++;
         r->per_worker[m->worker]++;
         pc_metric_add(core->members, 0, 1);
+        if (core->cluster)
+            cl_member(core->cluster, r, mb, false);
         int invite = invited_at(r, m->nick);
         if (invite >= 0) /* an invitation is good for one join */
             memcpy(r->invited[invite], r->invited[--r->ninvited],
@@ -385,6 +411,8 @@ static void on_rename(struct room_core *core, struct room_msg *m)
     if (!mb)
         return;
     memcpy(mb->nick, m->other, sizeof mb->nick);
+    if (core->cluster)
+        cl_member(core->cluster, r, mb, false);
     room_fanout(core, r, m, ROOM_EV_NICK, m->other, NULL, 0, m->dedup);
 }
 
@@ -394,6 +422,8 @@ static void on_away(struct room_core *core, struct room_msg *m)
     struct room_member *mb = r ? room_member_find(r, m->id) : NULL;
     if (mb)
         mb->away = m->flag;
+    if (mb && core->cluster)
+        cl_member(core->cluster, r, mb, false);
 }
 
 static void on_topic(struct room_core *core, struct room_msg *m)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocols/room/core.h"
+#include "protocols/room/cluster.h"
 
 static const struct {
     char letter;
@@ -188,6 +188,9 @@ void room_home_modes(struct room_core *core, struct room_msg *m)
         return;
     }
     memcpy(m->room, r->name, sizeof m->room);
+    if (m->flag == MODES_NAMES && core->cluster &&
+        cl_names(core->cluster, m))
+        return; /* with the other nodes' members, when Redis answers */
     struct room_msg *a = NULL;
     if (m->flag == MODES_NAMES) {
         a = room_pack_members(core, r);

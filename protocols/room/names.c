@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocols/room/core.h"
+#include "protocols/room/cluster.h"
 
 static bool nick_eq(const void *value, const void *key)
 {
@@ -43,9 +43,9 @@ static struct room_msg *msg_copy(const struct room_msg *m)
     return c;
 }
 
-static void answer_user(struct room_core *core, const struct room_msg *m,
-                        enum room_answer_kind kind, enum room_status status,
-                        const char *nick, const char *text)
+void room_answer_user(struct room_core *core, const struct room_msg *m,
+                      enum room_answer_kind kind, enum room_status status,
+                      const char *nick, const char *text)
 {
     struct room_msg *a = room_msg_new(core, OP_ANSWER, text,
                                       text ? strlen(text) : 0, NULL, 0);
@@ -131,6 +131,15 @@ static void on_claim(struct room_core *core, struct room_msg *m)
             o->worker = m->worker;
         }
     }
+    /* Across nodes the claim is Redis's to grant; it answers later. */
+    if (granted && core->cluster && cl_nick_claim(core->cluster, m, key))
+        return;
+    room_claim_answer(core, m, granted);
+}
+
+void room_claim_answer(struct room_core *core, const struct room_msg *m,
+                       bool granted)
+{
     if (m->flag) /* a generated nick: nobody waits for the answer */
         return;
     struct room_msg *r = msg_copy(m);
@@ -139,6 +148,13 @@ static void on_claim(struct room_core *core, struct room_msg *m)
     r->op = OP_CLAIM_RESULT;
     r->status = granted ? ROOM_OK : ROOM_NICK_TAKEN;
     room_send(core, m->worker, r);
+}
+
+void room_nick_forget(struct room_core *core, const char *key, uint64_t id)
+{
+    struct room_nick *o = nick_find(core, key);
+    if (o && o->user == id)
+        free(room_map_del(&core->nicks, room_hash_str(key), key, nick_eq));
 }
 
 static void on_claim_result(struct room_core *core, struct room_msg *m)
@@ -154,27 +170,7 @@ static void on_claim_result(struct room_core *core, struct room_msg *m)
     memcpy(old, u->nick, sizeof old);
     if (m->status == ROOM_OK && strcmp(old, m->other) != 0) {
         room_user_set_nick(u, m->other);
-        if (old[0]) {
-            char a[ROOM_NICK_MAX + 1], b[ROOM_NICK_MAX + 1];
-            room_fold(a, old, sizeof a);
-            room_fold(b, m->other, sizeof b);
-            if (strcmp(a, b) != 0) /* a change of case keeps the claim */
-                room_release_nick(core, old, u->id);
-        }
-        u->events++;
-        uint64_t key = room_event_key(u);
-        for (struct room_membership *ms = u->rooms; ms; ms = ms->next) {
-            struct room_msg *r = room_msg_new(core, OP_RENAME, NULL, 0, NULL,
-                                              0);
-            if (!r)
-                continue;
-            room_msg_from(r, u);
-            memcpy(r->nick, old, sizeof r->nick);
-            memcpy(r->other, u->nick, sizeof r->other);
-            memcpy(r->room, ms->name, sizeof r->room);
-            r->dedup = key;
-            room_send(core, room_home_of(core, ms->key), r);
-        }
+        room_user_renamed(u, old);
     }
     struct room_answer a = {.kind = ROOM_ANS_NICK,
                             .status = (enum room_status)m->status,
@@ -183,13 +179,43 @@ static void on_claim_result(struct room_core *core, struct room_msg *m)
     room_answer_local(u, &a, true);
 }
 
+/* u's nick changed from old (already set): the old one is freed and
+ * every room u is in sees the NICK. */
+void room_user_renamed(struct room_user *u, const char *old)
+{
+    struct room_core *core = u->core;
+    if (old[0]) {
+        char a[ROOM_NICK_MAX + 1], b[ROOM_NICK_MAX + 1];
+        room_fold(a, old, sizeof a);
+        room_fold(b, u->nick, sizeof b);
+        if (strcmp(a, b) != 0) /* a change of case keeps the claim */
+            room_release_nick(core, old, u->id);
+    }
+    u->events++;
+    uint64_t key = room_event_key(u);
+    for (struct room_membership *ms = u->rooms; ms; ms = ms->next) {
+        struct room_msg *r = room_msg_new(core, OP_RENAME, NULL, 0, NULL, 0);
+        if (!r)
+            continue;
+        room_msg_from(r, u);
+        memcpy(r->nick, old, sizeof r->nick);
+        memcpy(r->other, u->nick, sizeof r->other);
+        memcpy(r->room, ms->name, sizeof r->room);
+        r->dedup = key;
+        room_send(core, room_home_of(core, ms->key), r);
+    }
+}
+
 static void on_release(struct room_core *core, struct room_msg *m)
 {
     char key[ROOM_NICK_MAX + 1];
     room_fold(key, m->other, sizeof key);
     struct room_nick *o = nick_find(core, key);
-    if (o && o->user == m->id)
+    if (o && o->user == m->id) {
+        if (core->cluster)
+            cl_nick_release(core->cluster, key, o->worker, o->user);
         free(room_map_del(&core->nicks, room_hash_str(key), key, nick_eq));
+    }
 }
 
 /* flag 0: at the owner; 1: at the recipient's worker (count: its id). */
@@ -200,9 +226,11 @@ static void on_tell(struct room_core *core, struct room_msg *m)
         char key[ROOM_NICK_MAX + 1];
         room_fold(key, m->other, sizeof key);
         struct room_nick *o = nick_find(core, key);
+        if (!o && core->cluster && cl_tell(core->cluster, m))
+            return; /* another node's, maybe: Redis knows */
         if (!o) {
             if (!notice)
-                answer_user(core, m, ROOM_ANS_SAID, ROOM_NO_SUCH_NICK,
+                room_answer_user(core, m, ROOM_ANS_SAID, ROOM_NO_SUCH_NICK,
                             m->other, NULL);
             return;
         }
@@ -217,8 +245,8 @@ static void on_tell(struct room_core *core, struct room_msg *m)
     struct room_user *t = room_user_find(core, m->count);
     if (!t) {
         if (!notice)
-            answer_user(core, m, ROOM_ANS_SAID, ROOM_NO_SUCH_NICK, m->other,
-                        NULL);
+            room_answer_user(core, m, ROOM_ANS_SAID, ROOM_NO_SUCH_NICK,
+                             m->other, NULL);
         return;
     }
     struct room_event ev = {
@@ -228,7 +256,7 @@ static void on_tell(struct room_core *core, struct room_msg *m)
     pc_metric_add(core->lines, ROOM_LINES_NICK, 1);
     room_deliver_one(t, &ev);
     if (!notice)
-        answer_user(core, m, ROOM_ANS_SAID, ROOM_OK, t->nick, t->away);
+        room_answer_user(core, m, ROOM_ANS_SAID, ROOM_OK, t->nick, t->away);
 }
 
 /* An invitation past the room's home. flag 1: at the invitee's nick
@@ -240,7 +268,7 @@ static void on_invite(struct room_core *core, struct room_msg *m)
         room_fold(key, m->other, sizeof key);
         struct room_nick *o = nick_find(core, key);
         if (!o) {
-            answer_user(core, m, ROOM_ANS_INVITE, ROOM_NO_SUCH_NICK,
+            room_answer_user(core, m, ROOM_ANS_INVITE, ROOM_NO_SUCH_NICK,
                         m->other, NULL);
             return;
         }
@@ -254,7 +282,7 @@ static void on_invite(struct room_core *core, struct room_msg *m)
     }
     struct room_user *t = room_user_find(core, m->count);
     if (!t) {
-        answer_user(core, m, ROOM_ANS_INVITE, ROOM_NO_SUCH_NICK, m->other,
+        room_answer_user(core, m, ROOM_ANS_INVITE, ROOM_NO_SUCH_NICK, m->other,
                     NULL);
         return;
     }
@@ -263,7 +291,7 @@ static void on_invite(struct room_core *core, struct room_msg *m)
         .from = m->id, .nick = m->nick, .user = m->user, .host = m->host,
         .target = t->nick, .text = "", .time_ms = room_now_ms(core)};
     room_deliver_one(t, &ev);
-    answer_user(core, m, ROOM_ANS_INVITE, ROOM_OK, t->nick, NULL);
+    room_answer_user(core, m, ROOM_ANS_INVITE, ROOM_OK, t->nick, NULL);
 }
 
 void room_names_handle(struct room_core *core, struct room_msg *m)
@@ -274,6 +302,7 @@ void room_names_handle(struct room_core *core, struct room_msg *m)
     case OP_RELEASE: on_release(core, m); break;
     case OP_TELL: on_tell(core, m); break;
     case OP_INVITE: on_invite(core, m); break;
+    case OP_NICK_LOST: cl_nick_lost(core, m); break;
     default: break;
     }
 }

@@ -70,6 +70,7 @@ enum room_status {
     ROOM_CANNOT_SPEAK,      /* +m without voice, +n from outside, or banned */
     ROOM_BAN_LIST_FULL,
     ROOM_NO_MEMORY,
+    ROOM_NOT_DELIVERED,     /* cluster: Redis stayed unreachable */
 };
 
 /* ---- what faces render ------------------------------------------------ */
@@ -87,6 +88,9 @@ enum room_event_kind {
     ROOM_EV_MODE,   /* text: the applied changes, "+o-v alice bob" */
     ROOM_EV_KICK,   /* target: who was kicked; text: the reason */
     ROOM_EV_INVITE, /* to a nick: target is the invitee, room the room */
+    ROOM_EV_MISSED, /* cluster: lines of the room may have been lost (Redis
+                       restarted without them, or trimmed them); from the
+                       server, no text */
 };
 
 /* One event, borrowed for the duration of a face's deliver(). */

@@ -71,6 +71,7 @@ static const char *kind_name(enum room_event_kind k)
     case ROOM_EV_MODE: return "mode";
     case ROOM_EV_KICK: return "kick";
     case ROOM_EV_INVITE: return "invite";
+    case ROOM_EV_MISSED: return "missed"; /* the cluster: docs/scaling.md */
     }
     return NULL;
 }
@@ -141,6 +142,7 @@ static const char *status_code(enum room_status st)
     case ROOM_CANNOT_SPEAK: return "cannot_speak";
     case ROOM_BAN_LIST_FULL: return "ban_list_full";
     case ROOM_NO_MEMORY: return "no_memory";
+    case ROOM_NOT_DELIVERED: return "not_delivered";
     }
     return "error";
 }
@@ -253,8 +255,13 @@ static void web_answer(struct room_user *u, const struct room_answer *a)
         ok(wc, "rooms", json_pack("{s:o}", "rooms", rooms_json(a)));
         return;
     case ROOM_ANS_CANNOT_SPEAK:
-        web_json_error(wc, "say", a->room, "cannot_speak",
-                       "you cannot speak in %s now", a->room);
+        if (a->status == ROOM_NOT_DELIVERED)
+            web_json_error(wc, "say", a->room, "not_delivered",
+                           "not delivered to %s: the cluster is unreachable",
+                           a->room);
+        else
+            web_json_error(wc, "say", a->room, "cannot_speak",
+                           "you cannot speak in %s now", a->room);
         return;
     default:
         return; /* the web face asks nothing else */
