@@ -26,6 +26,7 @@ from percored import BINARY as PERCORED, SLOW, Percored, free_port  # noqa: E402
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import ircbench  # noqa: E402  (bench/run's ngircd config)
 import tlsbench  # noqa: E402  (bench/run's certificates and nginx config)
+import webbench  # noqa: E402  (bench/run's web case)
 
 BUILD = os.path.dirname(PERCORED)
 BENCH = os.environ.get("PERCORE_BENCH",
@@ -280,6 +281,46 @@ class BenchTest(unittest.TestCase):
                               "-d", 1)
         self.check_report(status, r, "chat")
         self.assertGreater(r["chat"]["sent"], 150)
+
+    # ---- ws ---------------------------------------------------------------
+
+    def test_ws_against_percored_web_delivers_every_line_in_order(self):
+        # Two workers: the members' nicks must be unique across them, and
+        # the room's one order holds for every member on either.
+        with Percored(*webbench.web_args(), listeners=(("web", "web"),),
+                      workers=2) as srv:
+            status, r = bench("ws", "-a", f":{srv.ports['web']}",
+                              "--members", 40, "--senders", 2, "-p", 4,
+                              "-t", 2, "-d", 1, "-w", "0.2",
+                              "--server-pid", srv.proc.pid)
+        self.check_report(status, r, "ws")
+        self.assertEqual(r["config"]["target"], "web")
+        self.assertEqual(r["connections"]["opened"], 40)
+        chat = r["chat"]
+        self.assertGreater(chat["sent"], 0)
+        self.assertEqual(chat["expected"], chat["sent"] * 40)
+        self.assertEqual(chat["received"], chat["expected"])
+        self.assertGreater(r["server"]["cpu_s"], 0)
+
+    def test_wrk_summary_is_read_by_the_web_case(self):
+        out = """Running 10s test @ http://127.0.0.1:8080/small.html
+  1 threads and 64 connections
+  Latency Distribution
+     50%  610.00us
+     90%    1.20ms
+     99%    3.50ms
+  512345 requests in 10.00s, 600.00MB read
+  Non-2xx or 3xx responses: 3
+Requests/sec:  51234.50
+Transfer/sec:     60.00MB
+"""
+        r = webbench.parse_wrk(out)
+        self.assertEqual(r["requests"], 512345)
+        self.assertEqual(r["requests_per_s"], 51234.5)
+        self.assertEqual(r["latency_us"], {"p50": 610.0, "p90": 1200.0,
+                                           "p99": 3500.0})
+        self.assertEqual((r["socket_errors"], r["non_2xx"]), (0, 3))
+        self.assertIsNone(webbench.parse_wrk("unable to connect"))
 
     def _external(self, binary, argv_of, target):
         if not shutil.which(binary):
