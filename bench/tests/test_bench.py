@@ -302,26 +302,6 @@ class BenchTest(unittest.TestCase):
         self.assertEqual(chat["received"], chat["expected"])
         self.assertGreater(r["server"]["cpu_s"], 0)
 
-    def test_wrk_summary_is_read_by_the_web_case(self):
-        out = """Running 10s test @ http://127.0.0.1:8080/small.html
-  1 threads and 64 connections
-  Latency Distribution
-     50%  610.00us
-     90%    1.20ms
-     99%    3.50ms
-  512345 requests in 10.00s, 600.00MB read
-  Non-2xx or 3xx responses: 3
-Requests/sec:  51234.50
-Transfer/sec:     60.00MB
-"""
-        r = webbench.parse_wrk(out)
-        self.assertEqual(r["requests"], 512345)
-        self.assertEqual(r["requests_per_s"], 51234.5)
-        self.assertEqual(r["latency_us"], {"p50": 610.0, "p90": 1200.0,
-                                           "p99": 3500.0})
-        self.assertEqual((r["socket_errors"], r["non_2xx"]), (0, 3))
-        self.assertIsNone(webbench.parse_wrk("unable to connect"))
-
     def _external(self, binary, argv_of, target):
         if not shutil.which(binary):
             self.skipTest(f"{binary} is not installed (bench/run installs it)")
