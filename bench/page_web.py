@@ -123,8 +123,10 @@ def ratios(case):
 def profile_text(what, prof):
     if isinstance(prof, str) or not prof:
         return f"- {what}: no profile ({prof or 'not run'}).\n"
-    top = ", ".join(f"`{sym}` {pct:.1f} %" for pct, sym in prof)
-    return f"- {what}: {top}.\n"
+    objs = ", ".join(f"`{name}` {pct:.0f} %" for pct, name in
+                     prof.get("objects", []))
+    top = ", ".join(f"`{sym}` {pct:.1f} %" for pct, sym in prof["symbols"])
+    return f"- {what}: by object {objs}; by symbol {top}.\n"
 
 
 def section(case):
@@ -156,8 +158,12 @@ def section(case):
            "/proc/PID/stat at the edges of the measured window: the number "
            "to compare when one client CPU cannot saturate the server "
            "(see the server CPU column). The light row offers "
-           f"{case['light_rate']} lines/s in all; its p99 is the latency "
-           f"target's. Median of {case['rounds']} alternating rounds.\n"]
+           f"{case['light_rate']} lines/s in all (that is "
+           f"{page.num(case['light_rate'] * case['members'])} deliveries/s); "
+           "percored's line chat face (`percore-bench chat`, the same room "
+           "and load) runs beside it as a control: where other work on the "
+           "machine swells the latencies, it swells that row's too. "
+           f"Median of {case['rounds']} alternating rounds.\n"]
     out.append(ws_table(case))
     a, b, c, d = ratios(case)
     light = {name: x["result"] for (kind, name), (x, _) in
@@ -167,8 +173,10 @@ def section(case):
                + (f": **{a / b:.1f}×**" if a and b else "") + ". p99 at "
                f"{case['light_rate']} lines/s: percored "
                f"{page.lat(light.get('percored'), 'p99')}, Node ws "
-               f"{page.lat(light.get('node ws'), 'p99')}" +
-               "".join(f" ({n} fell behind: {page.errors(r)} deliveries "
+               f"{page.lat(light.get('node ws'), 'p99')}, the chat face at the "
+               "same load "
+               f"{page.lat(light.get('percored chat face'), 'p99')}" +
+               "".join(f"; {n} fell behind ({page.errors(r)}: deliveries "
                        "still missing after the drain)"
                        for n, r in light.items()
                        if page.ok(r) and r["errors"]["total"]) + ".\n")
@@ -197,8 +205,13 @@ def section(case):
         "### Where percored's CPU goes\n\n"
         "From one more run of each workload (not a measured one) under "
         "`perf record -e cpu-clock -g -p PID`, `perf report --no-children "
-        "--sort sym`: the symbols over 0.8 % of the samples, kernel ones "
-        "included.\n\n" +
+        "--sort dso` and `--sort sym`: the objects and symbols over 0.8 % of "
+        "the samples, kernel ones included. Over loopback a server's "
+        "write also runs the receiving socket's TCP input and wakes its "
+        "reader, all charged to the server: much of the kernel's share "
+        "(`_copy_from_iter` copies each frame into each member's socket) "
+        "is the price of a delivery on any server, Node's and nginx's "
+        "too.\n\n" +
         profile_text("WebSocket fan-out, saturation", prof.get("ws")) +
         profile_text("static file", prof.get("static")))
     out.append(
