@@ -27,7 +27,7 @@ static int errf(char *err, size_t errlen, const char *fmt, ...)
 const char *pcb_mode_name(enum pcb_mode m)
 {
     static const char *const names[] = {"echo", "churn", "idle", "chat",
-                                        "handshake"};
+                                        "handshake", "ws"};
     return names[m];
 }
 
@@ -237,7 +237,9 @@ static int check(struct pcb_config *cfg, const struct given *g, char *err,
                  size_t errlen)
 {
     const char *mode = pcb_mode_name(cfg->mode);
-    if (cfg->mode == PCB_CHAT) {
+    if (pcb_check_ws(cfg, err, errlen) < 0)
+        return -EINVAL;
+    if (pcb_rooms_mode(cfg->mode)) {
         if (g->connections)
             return errf(err, errlen,
                         "chat: use --rooms and --members "
@@ -288,7 +290,7 @@ static int check(struct pcb_config *cfg, const struct given *g, char *err,
         if (!g->cconc && cfg->target == PCB_TARGET_IRC)
             cfg->connect_concurrency = PCB_IRC_CONNECT_CONCURRENCY;
     } else if (cfg->target != PCB_TARGET_PERCORE) {
-        return errf(err, errlen, "--target is for chat mode only");
+        return errf(err, errlen, "--target is for chat and ws modes only");
     }
     if (!g->connections)
         cfg->connections = cfg->mode == PCB_ECHO        ? 100
@@ -305,11 +307,11 @@ static int check(struct pcb_config *cfg, const struct given *g, char *err,
             return errf(err, errlen, "%s: --size must be at least 1 byte",
                         mode);
     }
-    if (g->pipeline && cfg->mode != PCB_ECHO && cfg->mode != PCB_CHAT)
+    if (g->pipeline && cfg->mode != PCB_ECHO && !pcb_rooms_mode(cfg->mode))
         return errf(err, errlen, "%s: --pipeline is for echo and chat", mode);
-    if (g->rate && cfg->mode != PCB_ECHO && cfg->mode != PCB_CHAT)
+    if (g->rate && cfg->mode != PCB_ECHO && !pcb_rooms_mode(cfg->mode))
         return errf(err, errlen, "%s: --rate is for echo and chat", mode);
-    if (cfg->stalled && cfg->mode != PCB_CHAT)
+    if (cfg->stalled && !pcb_rooms_mode(cfg->mode))
         return errf(err, errlen, "%s: --stalled is for chat", mode);
     if (g->rate && g->pipeline)
         return errf(err, errlen,
@@ -335,7 +337,7 @@ static int check(struct pcb_config *cfg, const struct given *g, char *err,
         return errf(err, errlen, "--duration must be more than 0");
     if (cfg->threads > cfg->connections)
         cfg->threads = cfg->connections;
-    if (cfg->mode == PCB_CHAT)
+    if (pcb_rooms_mode(cfg->mode))
         return check_witnesses(cfg, err, errlen);
     return 0;
 }
@@ -536,7 +538,8 @@ int pcb_args_parse(struct pcb_config *cfg, int argc, char **argv, char *err,
             if (pcb_parse_target(optarg, &cfg->target) < 0)
                 return errf(err, errlen,
                             "--target '%s': expected percore, "
-                            "redis, nats or irc",
+                            "redis, nats or irc (ws: percore or "
+                            "broadcast)",
                             optarg);
             break;
         case O_ROOM:
@@ -577,13 +580,13 @@ int pcb_args_parse(struct pcb_config *cfg, int argc, char **argv, char *err,
     }
     if (optind >= argc)
         return errf(err, errlen,
-                    "which mode? echo, churn, idle, chat or "
-                    "handshake "
+                    "which mode? echo, churn, idle, chat, "
+                    "handshake or ws "
                     "(see --help)");
     if (parse_mode(argv[optind], &cfg->mode) < 0)
         return errf(err, errlen,
                     "unknown mode '%s': expected echo, churn, "
-                    "idle, chat or handshake",
+                    "idle, chat, handshake or ws",
                     argv[optind]);
     if (optind + 1 < argc)
         return errf(err, errlen, "unexpected argument '%s' (see --help)",

@@ -20,7 +20,9 @@ struct chat_conn {
     int events;
     enum chat_conn_state state;
     bool publisher;     /* redis: the sender's second connection */
-    unsigned char step; /* irc: how far registration has come */
+    unsigned char step; /* irc: how far registration has come; ws: 0
+                           until the server's 101 */
+    char ws_accept[32]; /* ws: the Sec-WebSocket-Accept the server owes */
     struct chat_member *m;
     char *in; /* a frame cut in two by a read, until the rest comes */
     size_t in_len, in_cap;
@@ -71,6 +73,11 @@ struct chat_state {
 };
 
 const struct chat_dialect *pcb_chat_dialect(enum pcb_target target);
+/* ws.c: the WebSocket dialects (web, broadcast). */
+const struct chat_dialect *pcb_ws_dialect(enum pcb_target target);
+/* A member's nick, unique on the server across runs that follow one
+ * another (dialect.c). */
+void pcb_chat_nick(const struct chat_conn *c, char *buf, size_t size);
 
 /* For the dialects. */
 void pcb_chat_send(struct chat_conn *c, const char *data, size_t len);

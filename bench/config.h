@@ -10,13 +10,23 @@
 #define PCB_MAX_CPUS    256
 #define PCB_MAX_THREADS 256
 
-enum pcb_mode { PCB_ECHO, PCB_CHURN, PCB_IDLE, PCB_CHAT, PCB_HANDSHAKE };
-#define PCB_MODES (PCB_HANDSHAKE + 1)
+enum pcb_mode {
+    PCB_ECHO,
+    PCB_CHURN,
+    PCB_IDLE,
+    PCB_CHAT,
+    PCB_HANDSHAKE,
+    PCB_WS, /* chat's rooms and measurements over WebSocket (ws.c) */
+};
+#define PCB_MODES (PCB_WS + 1)
 enum pcb_target {
     PCB_TARGET_PERCORE,
     PCB_TARGET_REDIS,
     PCB_TARGET_NATS,
     PCB_TARGET_IRC,
+    PCB_TARGET_WEB,       /* ws: percored's web face, JSON messages */
+    PCB_TARGET_BROADCAST, /* ws: a server that sends every text message
+                             to every client (bench/baselines/) */
     PCB_TARGETS
 };
 
@@ -86,6 +96,17 @@ int pcb_parse_addr(const char *s, char *host, size_t hostlen, char *port,
                    size_t portlen);
 
 const char *pcb_mode_name(enum pcb_mode m);
+/* chat and ws: rooms of members, deliveries timed from their senders. */
+static inline bool pcb_rooms_mode(enum pcb_mode m)
+{
+    return m == PCB_CHAT || m == PCB_WS;
+}
+
+/* args_ws.c: ws mode's --target (percore means its web face; web and
+ * broadcast only here) and --room against the web face's room names; for
+ * chat mode, refuses the WebSocket targets. 0, or -EINVAL with the reason
+ * in err. */
+int pcb_check_ws(struct pcb_config *cfg, char *err, size_t errlen);
 
 /* args_tls.c: "1.2" or "1.3" -> 12 or 13; 0 or -EINVAL. */
 int pcb_parse_tls_version(const char *s, unsigned *out);

@@ -300,7 +300,7 @@ static void nats_publish(struct chat_conn *c, const char *room,
 /* A member's nick: "b", this process's id in base 36 (three digits, so
  * that runs one after another against one server do not collide) and the
  * member's number: 9 characters, RFC 2812's limit, up to 100,000 members. */
-static void irc_nick(const struct chat_conn *c, char *buf, size_t size)
+void pcb_chat_nick(const struct chat_conn *c, char *buf, size_t size)
 {
     static const char b36[] = "0123456789abcdefghijklmnopqrstuvwxyz";
     const struct chat_member *m = c->m;
@@ -319,7 +319,7 @@ static void irc_note(struct chat_conn *c, const char *s, size_t n)
         return;
     noted = true;
     char nick[24];
-    irc_nick(c, nick, sizeof nick);
+    pcb_chat_nick(c, nick, sizeof nick);
     fprintf(stderr, "percore-bench: irc: %s: the server said: %.*s\n", nick,
             (int)(n > 300 ? 300 : n), s);
 }
@@ -419,7 +419,7 @@ static void irc_line(struct chat_conn *c, const char *line, size_t len)
                c->step == 1) {
         /* the echo of our own (other members' JOINs name their nicks) */
         char nick[24];
-        irc_nick(c, nick, sizeof nick);
+        pcb_chat_nick(c, nick, sizeof nick);
         size_t nl = strlen(nick);
         size_t wl = irc_word(&s, &n, &word);
         if (plen > nl && strncasecmp(prefix, nick, nl) == 0 &&
@@ -439,7 +439,7 @@ static size_t irc_parse(struct chat_conn *c, const char *buf, size_t len)
 static void irc_handshake(struct chat_conn *c, const char *room)
 {
     char nick[24], buf[96];
-    irc_nick(c, nick, sizeof nick);
+    pcb_chat_nick(c, nick, sizeof nick);
     int n = snprintf(buf, sizeof buf, "NICK %s\r\nUSER %s 0 * :bench\r\n", nick,
                      nick);
     c->step = 0;
@@ -468,5 +468,7 @@ static const struct chat_dialect dialects[] = {
 
 const struct chat_dialect *pcb_chat_dialect(enum pcb_target target)
 {
+    if (target == PCB_TARGET_WEB || target == PCB_TARGET_BROADCAST)
+        return pcb_ws_dialect(target);
     return &dialects[target];
 }

@@ -158,14 +158,15 @@ static void progress_show(struct progress *p, const struct pcb_run *run,
                 (unsigned long long)errors_now(run));
     } else {
         uint64_t count =
-            cfg->mode == PCB_CHAT ? SUM(run, received) : SUM(run, messages);
+            pcb_rooms_mode(cfg->mode) ? SUM(run, received) : SUM(run, messages);
         double dt = (double)(now - p->last_ns) / 1e9;
         double rate = p->last_ns && count >= p->last_count
                           ? (double)(count - p->last_count) / dt
                           : 0;
         double since = (double)(now - run->t_start) / 1e9;
         static const char *const units[PCB_MODES] = {
-            "msg/s", "conn/s", "msg/s", "deliveries/s", "handshakes/s"};
+            "msg/s", "conn/s", "msg/s", "deliveries/s", "handshakes/s",
+            "deliveries/s"};
         fprintf(stderr,
                 "\r\033[K%6.1fs %-7s %12.0f %s  %llu open  %llu "
                 "errors",
@@ -287,7 +288,7 @@ int main(int argc, char **argv)
     static struct pcb_run run;
     run.cfg = &cfg;
     run.ops = cfg.mode == PCB_CHURN       ? &pcb_churn_ops
-              : cfg.mode == PCB_CHAT      ? &pcb_chat_ops
+              : pcb_rooms_mode(cfg.mode) ? &pcb_chat_ops
               : cfg.mode == PCB_HANDSHAKE ? &pcb_handshake_ops
                                           : &pcb_echo_ops;
     if (pcb_resolve(&cfg, &run.addr, &run.addrlen) < 0)
@@ -377,7 +378,7 @@ int main(int argc, char **argv)
         res.open_at_stop = SUM(&run, open);
         set_phase(&run, PCB_STOP);
         wait_until(&run, &prog, pcb_now_ns() + (uint64_t)(cfg.drain * 1e9),
-                   cfg.mode == PCB_CHAT ? all_delivered : all_done);
+                   pcb_rooms_mode(cfg.mode) ? all_delivered : all_done);
     } else {
         run.t_start = run.t_measure = run.t_stop = pcb_now_ns();
         fprintf(stderr,
@@ -413,7 +414,7 @@ int main(int argc, char **argv)
         for (int e = 0; e < PCB_ERRORS; e++)
             res.errors[e] += atomic_load(&run.threads[i].c.errors[e]);
     }
-    if (cfg.mode == PCB_CHAT) {
+    if (pcb_rooms_mode(cfg.mode)) {
         res.expected = res.sent * pcb_chat_fanout(&cfg);
         if (res.received < res.expected)
             res.errors[PCB_ERR_LOST] += res.expected - res.received;

@@ -292,6 +292,9 @@ def targets(res):
     if "tls" in c:
         import page_tls
         lines += page_tls.targets(c["tls"])
+    if "web" in c:
+        import page_web
+        lines += page_web.targets(c["web"])
     if not lines:
         return ""
     return ("## Targets\n\nReported, not asserted. Each line is computed "
@@ -742,6 +745,9 @@ def write(res, docs, img):
     if "tls" in c:
         import page_tls
         parts.append(page_tls.section(c["tls"]))
+    if "web" in c:
+        import page_web
+        parts.append(page_web.section(c["web"]))
     parts.append(
         "## The servers\n\n"
         "- **percored**: this project, `--workers` = the server CPUs.\n"
@@ -753,8 +759,11 @@ def write(res, docs, img):
         "`bench/baselines/py_*.py`: blocking sockets with a thread each, "
         "one thread with `selectors`, and asyncio streams.\n"
         "- **redis-server**, **nats-server**, **ngircd**, **nginx** "
-        "(with libnginx-mod-stream): Debian's packages, default settings "
-        "except as noted.\n")
+        "(with libnginx-mod-stream), **wrk**: Debian's packages, default "
+        "settings except as noted.\n"
+        "- **Node.js ws**: `bench/baselines/ws_broadcast.js`, npm's `ws` "
+        "(pinned by bench/baselines/package-lock.json) broadcasting every "
+        "text message to every client.\n")
     parts.append(
         "## Running percore-bench yourself\n\n"
         "```sh\n"

@@ -46,7 +46,8 @@ static const char *const pct_names[] = {"p50", "p90", "p99", "p99_9"};
 static const char *unit_of(enum pcb_mode m)
 {
     static const char *const units[PCB_MODES] = {
-        "messages", "connections", "messages", "deliveries", "handshakes"};
+        "messages", "connections", "messages", "deliveries", "handshakes",
+        "deliveries"};
     return units[m];
 }
 
@@ -118,6 +119,7 @@ static void describe(FILE *f, const struct pcb_config *c)
                 c->resume ? " resumed" : "", (unsigned long long)c->size);
         break;
     case PCB_CHAT:
+    case PCB_WS:
         fprintf(f, " (%s), %u room%s x %u members, %u sender%s each, ",
                 pcb_target_name(c->target), c->rooms, c->rooms > 1 ? "s" : "",
                 c->members, c->senders, c->senders > 1 ? "s" : "");
@@ -149,13 +151,13 @@ void pcb_report_text(FILE *f, const struct pcb_result *r)
             fprintf(f, ", %.1f MB/s each way", (double)r->bytes / w / 1e6);
         fputc('\n', f);
     }
-    if (c->mode == PCB_CHAT)
+    if (pcb_rooms_mode(c->mode))
         fprintf(f,
                 "  lines      %llu sent, %llu of %llu deliveries "
                 "received (%u per line)\n",
                 (unsigned long long)r->sent, (unsigned long long)r->received,
                 (unsigned long long)r->expected, pcb_chat_fanout(c));
-    if (c->mode == PCB_CHAT && c->stalled)
+    if (pcb_rooms_mode(c->mode) && c->stalled)
         fprintf(f, "  stalled    %u members stopped reading; the server cut "
                 "off %llu\n", c->stalled * c->rooms,
                 (unsigned long long)r->stalled_cut);
@@ -186,7 +188,7 @@ void pcb_report_text(FILE *f, const struct pcb_result *r)
                 100 * cpu / w);
         if (r->messages)
             fprintf(f, ", %.3f us per %s", cpu * 1e6 / (double)r->messages,
-                    c->mode == PCB_CHAT    ? "delivery"
+                    pcb_rooms_mode(c->mode) ? "delivery"
                     : c->mode == PCB_CHURN ? "connection"
                     : c->mode == PCB_HANDSHAKE ? "handshake"
                                            : "message");
@@ -253,7 +255,7 @@ void pcb_report_json(FILE *f, const struct pcb_result *r)
             "  \"bytes\": %llu,\n  \"mb_per_s\": %.3f,\n",
             (unsigned long long)r->messages, (double)r->messages / w,
             (unsigned long long)r->bytes, (double)r->bytes / w / 1e6);
-    if (c->mode == PCB_CHAT)
+    if (pcb_rooms_mode(c->mode))
         fprintf(f,
                 "  \"chat\": {\"sent\": %llu, \"received\": %llu, "
                 "\"expected\": %llu, \"per_line\": %u, "

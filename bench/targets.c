@@ -17,6 +17,9 @@ static const struct {
     [PCB_TARGET_NATS] = {"nats", "4222", true},
     /* RFC 2812: a PRIVMSG goes to the channel's members but its sender */
     [PCB_TARGET_IRC] = {"irc", "6667", false},
+    /* percored's web face says a line to its sender too */
+    [PCB_TARGET_WEB] = {"web", "8080", true},
+    [PCB_TARGET_BROADCAST] = {"broadcast", "8081", true},
 };
 
 const char *pcb_target_name(enum pcb_target t)

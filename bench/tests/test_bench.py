@@ -26,6 +26,7 @@ from percored import BINARY as PERCORED, SLOW, Percored, free_port  # noqa: E402
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import ircbench  # noqa: E402  (bench/run's ngircd config)
 import tlsbench  # noqa: E402  (bench/run's certificates and nginx config)
+import webbench  # noqa: E402  (bench/run's web case)
 
 BUILD = os.path.dirname(PERCORED)
 BENCH = os.environ.get("PERCORE_BENCH",
@@ -280,6 +281,26 @@ class BenchTest(unittest.TestCase):
                               "-d", 1)
         self.check_report(status, r, "chat")
         self.assertGreater(r["chat"]["sent"], 150)
+
+    # ---- ws ---------------------------------------------------------------
+
+    def test_ws_against_percored_web_delivers_every_line_in_order(self):
+        # Two workers: the members' nicks must be unique across them, and
+        # the room's one order holds for every member on either.
+        with Percored(*webbench.web_args(), listeners=(("web", "web"),),
+                      workers=2) as srv:
+            status, r = bench("ws", "-a", f":{srv.ports['web']}",
+                              "--members", 40, "--senders", 2, "-p", 4,
+                              "-t", 2, "-d", 1, "-w", "0.2",
+                              "--server-pid", srv.proc.pid)
+        self.check_report(status, r, "ws")
+        self.assertEqual(r["config"]["target"], "web")
+        self.assertEqual(r["connections"]["opened"], 40)
+        chat = r["chat"]
+        self.assertGreater(chat["sent"], 0)
+        self.assertEqual(chat["expected"], chat["sent"] * 40)
+        self.assertEqual(chat["received"], chat["expected"])
+        self.assertGreater(r["server"]["cpu_s"], 0)
 
     def _external(self, binary, argv_of, target):
         if not shutil.which(binary):

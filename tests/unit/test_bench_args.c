@@ -136,6 +136,52 @@ static void test_args_chat_speaks_irc(void **state)
     assert_int_equal(PARSE("echo", "--target", "irc"), -EINVAL);
 }
 
+/* ws: chat's rooms over WebSocket, to percored's web face by default or
+ * to a plain broadcast server (bench/baselines/ws_broadcast.js). */
+static void test_args_ws_targets_ports_and_rooms(void **state)
+{
+    assert_int_equal(PARSE("ws", "--members", "1000", "--senders", "4", "-p",
+                           "32"),
+                     PCB_ARGS_RUN);
+    assert_int_equal(cfg.mode, PCB_WS);
+    assert_string_equal(pcb_mode_name(cfg.mode), "ws");
+    assert_true(pcb_rooms_mode(cfg.mode));
+    assert_false(pcb_rooms_mode(PCB_ECHO));
+    /* "percore" means its web face, whose JSON this mode speaks */
+    assert_int_equal(cfg.target, PCB_TARGET_WEB);
+    assert_string_equal(pcb_target_name(cfg.target), "web");
+    assert_string_equal(cfg.port, "8080");
+    assert_int_equal(cfg.connections, 1000);
+    assert_int_equal(cfg.size, 64);
+    assert_int_equal(cfg.pipeline, 32);
+    assert_int_equal(PARSE("ws", "--target", "broadcast", "-a", ":9001",
+                           "-r", "100"),
+                     PCB_ARGS_RUN);
+    assert_int_equal(cfg.target, PCB_TARGET_BROADCAST);
+    assert_string_equal(cfg.port, "9001");
+    assert_true(cfg.rate == 100);
+    /* both echo a sender's own line: every member counts */
+    assert_true(pcb_target_self_echo(PCB_TARGET_BROADCAST));
+    assert_int_equal(PARSE("ws", "--target", "web", "--members", "10",
+                           "--stalled", "2"),
+                     PCB_ARGS_RUN);
+    assert_int_equal(pcb_chat_fanout(&cfg), 8);
+    assert_int_equal(PARSE("ws", "--target", "redis"), -EINVAL);
+    assert_non_null(strstr(err, "broadcast"));
+    assert_int_equal(PARSE("chat", "--target", "broadcast"), -EINVAL);
+    assert_non_null(strstr(err, "ws mode"));
+    assert_int_equal(PARSE("echo", "--target", "web"), -EINVAL);
+    assert_int_equal(PARSE("ws", "--room", "#rust"), -EINVAL);
+    assert_int_equal(PARSE("ws", "--target", "broadcast", "--room", "#rust"),
+                     PCB_ARGS_RUN);
+    assert_int_equal(PARSE("ws", "-c", "10"), -EINVAL);
+    assert_int_equal(PARSE("ws", "-s", "43"), -EINVAL);
+    assert_int_equal(PARSE("ws", "-s", "4000"), PCB_ARGS_RUN);
+    assert_int_equal(PARSE("ws", "-r", "10", "-p", "2"), -EINVAL);
+    assert_int_equal(PARSE("wss"), -EINVAL);
+    assert_non_null(strstr(err, "ws"));
+}
+
 static void test_chat_fanout_without_self_echo(void **state)
 {
     assert_int_equal(PARSE("chat", "--members", "10", "--stalled", "2"),
@@ -425,6 +471,7 @@ int main(void)
         cmocka_unit_test(test_args_mode_defaults_differ),
         cmocka_unit_test(test_args_chat_rooms_members_senders),
         cmocka_unit_test(test_args_chat_speaks_irc),
+        cmocka_unit_test(test_args_ws_targets_ports_and_rooms),
         cmocka_unit_test(test_chat_fanout_without_self_echo),
         cmocka_unit_test(test_chat_witness_is_on_the_senders_thread),
         cmocka_unit_test(test_thread_shares_cover_every_connection),
