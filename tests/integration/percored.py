@@ -16,10 +16,20 @@ SANITIZED = bool(os.environ.get("PC_SANITIZE"))
 SLOW = 4 if SANITIZED else 1
 
 
+_handed_out = set()
+
+
 def free_port(family=socket.AF_INET, host="127.0.0.1"):
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port free now, and not one this process handed out before: the
+    kernel may give the port it just freed to the next bind(0), which
+    would put two listeners of one test on one port."""
+    while True:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def run(args, timeout=30):
