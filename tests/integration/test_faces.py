@@ -343,7 +343,10 @@ class IrcEdges(unittest.TestCase):
 class SlowIrcReader(unittest.TestCase):
     def test_a_slow_irc_reader_gets_whole_lines_then_error(self):
         line = "x" * 400
-        with faces_server("--set", "irc.sendq=64K") as srv:
+        # A fixed kernel send buffer: autotuned, it sometimes grew to take
+        # all 800 KB for the slow client, whose sendq then never filled.
+        with faces_server("--set", "irc.sendq=64K",
+                          "--set", "irc.sndbuf=16K") as srv:
             slow = IrcClient(srv, "slow", rcvbuf=4096)
             talker = IrcClient(srv, "talker")
             slow.join("#busy")
@@ -355,7 +358,12 @@ class SlowIrcReader(unittest.TestCase):
                 talker.send(f"PRIVMSG #busy :{i} {line}")
                 if i % 20 == 0:
                     slow.send(f"PING :still-here-{i}")
-            talker.expect(r":slow!\S+ QUIT :SendQ exceeded", timeout=30)
+            # Once the cut is made, the slow client reads: it must get the
+            # rest of the line in flight, then ERROR, then the server's FIN
+            # (a peer that still did not read would be closed at the 5 s
+            # linger, torn). Its close then sends the room its QUIT.
+            wait_for(lambda: srv.total("percore_room_sendq_cutoffs_total") >= 1,
+                     timeout=30, what="the sendq cut")
             rest = slow.buf
             slow.sock.settimeout(10 * SLOW)
             while True:
@@ -363,6 +371,8 @@ class SlowIrcReader(unittest.TestCase):
                 if not chunk:
                     break
                 rest += chunk
+            slow.sock.close()
+            talker.expect(r":slow!\S+ QUIT :SendQ exceeded", timeout=30)
             self.assertTrue(rest.endswith(b"\r\n"), rest[-100:])
             lines = rest.decode().split("\r\n")[:-1]
             self.assertRegex(lines[-1],
