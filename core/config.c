@@ -312,6 +312,8 @@ static int interpret(struct pc_config *cfg, struct raw_list *raw, char *err,
                             errlen)) < 0)
             return r;
         e->used = true;
+        if (strcmp(e->key, "listen") == 0)
+            snprintf(l->listen_where, sizeof l->listen_where, "%s", e->where);
     }
 
     for (unsigned li = 0; li < cfg->nlisteners; li++) {
@@ -462,10 +464,10 @@ static int check_overlaps(const struct pc_config *cfg, char *err,
         for (unsigned j = 0; j < i; j++)
             if (binds_overlap(&addr[j], &addr[i])) {
                 const struct pc_listener_config *o = &cfg->listeners[j];
-                pc_errf(err, errlen, "%s: [listener %s] listen = %s overlaps "
+                pc_errf(err, errlen, "%s: [listener %s] listen: %s overlaps "
                         "[listener %s] listen = %s (%s): both cannot bind",
-                        l->where, l->name, l->listen, o->name, o->listen,
-                        o->where);
+                        l->listen_where, l->name, l->listen, o->name,
+                        o->listen, o->listen_where);
                 return -EINVAL;
             }
     }

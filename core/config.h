@@ -78,6 +78,7 @@ struct pc_listener_config {
     struct ssl_ctx_st *tls_ctx;
     struct pc_section section;
     char where[PC_ADDR_MAX + 16]; /* "file:line" of the section, for errors */
+    char listen_where[PC_ADDR_MAX + 16]; /* of its listen key */
 };
 
 struct pc_config {

@@ -221,7 +221,7 @@ static void test_duplicates_and_overlaps(void **state)
         snprintf(text, sizeof text, "[listener a]\nlisten = %s\nprotocol = "
                  "echo\n[listener b]\nlisten = %s\nprotocol = echo\n",
                  clash[i][0], clash[i][1]);
-        expect_error(text, NULL, "[listener b] listen = ", true);
+        expect_error(text, NULL, "[listener b] listen: ", true);
     }
     static const char *const apart[][2] = {
         {"127.0.0.1:7100", "127.0.0.2:7100"},
