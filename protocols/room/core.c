@@ -159,6 +159,35 @@ void room_core_on_message(struct room_core *core, struct pc_msg *m)
     handle(core, (struct room_msg *)m);
 }
 
+void *room_face_worker_new(struct pc_worker *w, const struct pc_section *cfg,
+                           size_t size)
+{
+    struct room_face_worker *fw = calloc(1, size);
+    if (!fw)
+        return NULL;
+    fw->core = room_core_attach(w, cfg, &fw->counters);
+    if (!fw->core) {
+        free(fw);
+        return NULL;
+    }
+    return fw;
+}
+
+void room_face_worker_fini(struct pc_worker *w, void *wstate)
+{
+    (void)w;
+    struct room_face_worker *fw = wstate;
+    room_core_detach(fw->core);
+    free(fw);
+}
+
+void room_face_on_message(struct pc_worker *w, void *wstate,
+                          struct pc_msg *m)
+{
+    (void)w;
+    room_core_on_message(((struct room_face_worker *)wstate)->core, m);
+}
+
 unsigned room_home_of(const struct room_core *core, const char *key)
 {
     return (unsigned)(room_hash_str(key) % core->nworkers);
