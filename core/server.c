@@ -491,8 +491,13 @@ int pc_server_run(struct pc_server *srv)
     pc_systemd_ready(srv);
     ev_run(srv->loop, 0);
     pc_systemd_detach(srv);
-    for (int i = 0; i < 4; i++)
+    /* Stopping a signal watcher gives the signal its default action back:
+     * one more SIGTERM (an impatient script, a second systemctl stop)
+     * would then kill a process that is only tidying up. */
+    for (int i = 0; i < 4; i++) {
         ev_signal_stop(srv->loop, sigs[i]);
+        signal(nums[i], SIG_IGN);
+    }
     pc_acceptor_stop(srv->acceptor);
     ev_async_stop(srv->loop, &srv->drained);
     for (unsigned i = 0; i < srv->nworkers; i++)

@@ -139,8 +139,8 @@ void pc_conn_set_events(struct pc_conn *c)
     if (c->flags & PC_CONN_DEAD)
         return;
     /* A cut connection reads on, to discard: see lingering_read. */
-    if (!(c->flags & (PC_CONN_FULL | PC_CONN_HELD | PC_CONN_CLOSING)) ||
-        (c->flags & PC_CONN_CUT))
+    if ((!(c->flags & (PC_CONN_FULL | PC_CONN_HELD | PC_CONN_CLOSING)) ||
+         (c->flags & PC_CONN_CUT)) && !(c->flags & PC_CONN_PEER_DONE))
         want |= EV_READ;
     /* A pending connection is flushed before the loop blocks anyway; ask
      * for writability only once the socket has refused bytes. */
@@ -323,8 +323,14 @@ static void lingering_read(struct pc_conn *c)
 {
     struct pc_worker *w = c->svc->w;
     ssize_t n = read(c->io.fd, w->scratch, w->scratch_size);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-                   errno != EINTR))
+    if (n == 0 && !(c->flags & PC_CONN_SHUT)) {
+        /* The peer has finished sending but may still read: what is
+         * queued goes on, then the close, with no EOF left to wait for. */
+        c->flags |= PC_CONN_PEER_DONE;
+        pc_conn_mark_pending(c);
+        pc_conn_set_events(c);
+    } else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+                          errno != EINTR))
         pc_conn_kill(c, c->reason);
 }
 

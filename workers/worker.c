@@ -116,6 +116,7 @@ static void begin_drain(struct pc_worker *w)
     w->draining = true;
     stop_accepting(w);
     pc_conn_end_handshakes(w);
+    pc_conn_stop_all(w);
     if (PC_STAT_GET(w, connections) == 0) {
         pc_worker_check_drained(w);
         return;

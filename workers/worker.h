@@ -60,6 +60,12 @@ enum pc_conn_flag {
     PC_CONN_HANDSHAKE = 1 << 11, /* TLS handshake running: on svc's
                                     handshake list; the module has not
                                     seen it (no on_open yet) */
+    PC_CONN_ENDING = 1 << 12,   /* pc_conn_end: CUT with the goodbye after
+                                   all queued output; on the cut list (the
+                                   linger) only once all is sent */
+    PC_CONN_PEER_DONE = 1 << 13, /* cut or ending, and the peer's EOF came
+                                    before ours was sent: close once all
+                                    is sent, without waiting */
 };
 
 /* Input a module left unconsumed; allocated only while there is some. */
@@ -184,6 +190,9 @@ void pc_conn_expire_cut(struct pc_worker *w);
  * unit boundary with its module's goodbye, within PC_CUT_LINGER).
  * Worker thread. */
 void pc_conn_cut_all(struct pc_worker *w, enum pc_close_reason why);
+/* The drain began: offers every open connection whose module has an
+ * on_stop hook to it. Worker thread. */
+void pc_conn_stop_all(struct pc_worker *w);
 /* Ends every TLS handshake still running on w (a drain: a client not
  * yet served has nothing to lose). Worker thread. */
 void pc_conn_end_handshakes(struct pc_worker *w);

@@ -33,7 +33,7 @@ extern "C" {
 /* Bumped whenever struct pc_proto or any structure below changes layout,
  * or functions are added a module may call; a module built against
  * another value is refused at load time. */
-#define PC_PROTO_ABI 0x70630004u
+#define PC_PROTO_ABI 0x70630005u
 
 struct pc_worker;
 struct pc_conn;
@@ -173,6 +173,16 @@ struct pc_proto {
      * from here. May be NULL: nothing is added. */
     size_t (*goodbye)(struct pc_conn *c, enum pc_close_reason why, char *buf,
                       size_t size);
+
+    /* The server began to stop (SIGTERM): called once for each open
+     * connection of this listener when its worker starts to drain, so
+     * that a session that would never end by itself (a chat member, a
+     * WebSocket) can be told now rather than at drain_timeout: typically
+     * pc_conn_end(c, PC_CLOSE_SHUTDOWN), or closing after the response
+     * being written. Connections still open at drain_timeout are cut
+     * (pc_conn_cut, PC_CLOSE_SHUTDOWN). On the connection's worker. May be
+     * NULL: the connection runs on until it ends or the drain timeout. */
+    void (*on_stop)(struct pc_conn *c);
 };
 
 /* ---- connections ----------------------------------------------------- */
@@ -237,6 +247,15 @@ void pc_conn_abort(struct pc_conn *c, enum pc_close_reason why);
  * peer over a limit that must still receive whole units. Safe from any
  * callback, also twice (the second does nothing). */
 void pc_conn_cut(struct pc_conn *c, enum pc_close_reason why);
+
+/* Ends c after everything queued: the module's goodbye for `why` follows
+ * the queued output, then c closes as a cut one does (FIN, then the
+ * peer's EOF or a 5 s linger), reporting `why`. Input after it is read
+ * and dropped; writes are refused. If c must go sooner (drain_timeout,
+ * pc_conn_cut, pc_conn_abort), it is cut then: the unit being written is
+ * finished, the rest dropped, the goodbye sent once. Safe from any
+ * callback, also twice. */
+void pc_conn_end(struct pc_conn *c, enum pc_close_reason why);
 
 /* Closes c after its queued output has been sent (or at once, if the
  * peer is gone). Safe from any callback, also twice; the framework frees c

@@ -345,4 +345,5 @@ const struct pc_proto pc_chat_proto = {
     .check = chat_check,
     .refuse_text = "ERR server full, try again later\n",
     .goodbye = chat_goodbye,
+    .on_stop = room_face_on_stop,
 };

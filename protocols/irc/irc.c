@@ -364,4 +364,5 @@ const struct pc_proto pc_irc_proto = {
     .check = irc_check,
     .refuse_text = "ERROR :Closing Link: server full, try again later\r\n",
     .goodbye = irc_goodbye,
+    .on_stop = room_face_on_stop,
 };

@@ -181,6 +181,11 @@ void room_face_worker_fini(struct pc_worker *w, void *wstate)
     free(fw);
 }
 
+void room_face_on_stop(struct pc_conn *c)
+{
+    pc_conn_end(c, PC_CLOSE_SHUTDOWN);
+}
+
 void room_face_on_message(struct pc_worker *w, void *wstate,
                           struct pc_msg *m)
 {

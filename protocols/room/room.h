@@ -242,6 +242,9 @@ void *room_face_worker_new(struct pc_worker *w, const struct pc_section *cfg,
 /* Detaches and frees what room_face_worker_new made, once the face has
  * freed its own parts; usable as a face's worker_fini. */
 void room_face_worker_fini(struct pc_worker *w, void *wstate);
+/* Ends a member's connection after its queued output with the face's
+ * goodbye for a shutdown (pc_conn_end): the on_stop of chat and irc. */
+void room_face_on_stop(struct pc_conn *c);
 /* Passes a message to the core: every face's on_message. */
 void room_face_on_message(struct pc_worker *w, void *wstate,
                           struct pc_msg *m);

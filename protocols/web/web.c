@@ -113,6 +113,17 @@ static void web_on_close(struct pc_conn *c, enum pc_close_reason why)
     wc->quit_reason = NULL;
 }
 
+/* A WebSocket member gets its close frame (1001) after what is queued;
+ * an HTTP connection closes now if idle, else after its answer. */
+static void web_on_stop(struct pc_conn *c)
+{
+    struct web_conn *wc = pc_conn_state(c);
+    if (wc->mode == WEB_WS)
+        pc_conn_end(c, PC_CLOSE_SHUTDOWN);
+    else
+        http_conn_stop(&wc->http);
+}
+
 static size_t web_goodbye(struct pc_conn *c, enum pc_close_reason why,
                           char *buf, size_t size)
 {
@@ -282,4 +293,5 @@ const struct pc_proto pc_web_proto = {
     .refuse_text = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
                    "Connection: close\r\n\r\n",
     .goodbye = web_goodbye,
+    .on_stop = web_on_stop,
 };
