@@ -22,7 +22,7 @@ import threading
 import time
 import unittest
 
-import irc_clients
+import irc_client_tui
 from percored import SLOW, wait_for
 from tls_support import (Certs, Lines, SClient, TlsServer, client_context,
                          echo_check, pump, tls_connect, tls_keys)
@@ -254,7 +254,7 @@ class ChatOverTls(unittest.TestCase):
                 c.close()
 
 
-class TlsIrssi(irc_clients.Irssi):
+class TlsIrssi(irc_client_tui.Irssi):
     """irssi connecting with TLS (`-c 127.0.0.1 -p PORT` finds this server
     entry), verifying the server against the test certificates."""
 
