@@ -135,7 +135,21 @@ void pc_services_stop_accepting(struct pc_worker *w)
 
 /* ---- a service's life ------------------------------------------------ */
 
+static void retain(const struct pc_config *c)
+{
+    atomic_fetch_add_explicit((atomic_uint *)&c->retained, 1,
+                              memory_order_relaxed);
+}
+
+static void unretain(const struct pc_config *c)
+{
+    if (c)
+        atomic_fetch_sub_explicit((atomic_uint *)&c->retained, 1,
+                                  memory_order_release);
+}
+
 void pc_service_setup(struct pc_worker *w, struct pc_service *s,
+                      const struct pc_config *cfg,
                       const struct pc_listener_config *lc, int fd)
 {
     /* The counters stay where they are (readers on other threads): a
@@ -147,6 +161,8 @@ void pc_service_setup(struct pc_worker *w, struct pc_service *s,
     s->wstate = NULL;
     s->initialised = s->retired = false;
     s->retained = NULL;
+    s->init_cfg = cfg;
+    retain(cfg);
     s->nconns = 0;
     s->fd = fd;
     ev_io_init(&s->accept_io, accept_cb, fd, EV_READ);
@@ -189,12 +205,11 @@ static void service_free(struct pc_service *s)
     s->delayed = NULL;
     s->ndelayed = s->delayed_cap = 0;
     pc_listener_stats_move(&w->retired_stats, &s->stats);
-    if (s->retained)
-        atomic_fetch_sub_explicit((atomic_uint *)&s->retained->retained, 1,
-                                  memory_order_release);
+    unretain(s->retained);
+    unretain(s->init_cfg);
     s->proto = NULL;
     s->cfg = NULL;
-    s->retained = NULL;
+    s->retained = s->init_cfg = NULL;
     s->initialised = s->retired = false;
     atomic_fetch_and_explicit(&w->busy_slots,
                               ~((uint_fast64_t)1 << s->slot),
@@ -272,7 +287,7 @@ void pc_services_reload(struct pc_worker *w, const struct pc_config *cfg,
         struct pc_service *s = &w->svcs[lc->slot];
         bool fresh = lc->sockets_generation == cfg->generation;
         if (!s->proto) {
-            pc_service_setup(w, s, lc, -1);
+            pc_service_setup(w, s, cfg, lc, -1);
             if (pc_service_init_module(s) < 0)
                 pc_log(PC_LOG_ERR, "worker %u: listener %s takes no "
                        "connections here", w->id, lc->name);
@@ -293,8 +308,7 @@ void pc_services_reload(struct pc_worker *w, const struct pc_config *cfg,
             continue;
         s->retired = true;
         s->retained = old;
-        atomic_fetch_add_explicit((atomic_uint *)&old->retained, 1,
-                                  memory_order_relaxed);
+        retain(old);
     }
     /* 4. The old sockets no listener took over: what they queued is
      * accepted, then they close. */

@@ -6,10 +6,12 @@
 
 #include "workers/worker.h"
 
-/* Puts s (a free slot of w) in use for listener lc, watching reuseport
- * socket fd (-1: none) once its module has started. Main thread while the
- * worker is created, then the worker's thread. */
+/* Puts s (a free slot of w) in use for listener lc of cfg, watching
+ * reuseport socket fd (-1: none) once its module has started; s retains
+ * cfg until it is freed. Main thread while the worker is created, then
+ * the worker's thread. */
 void pc_service_setup(struct pc_worker *w, struct pc_service *s,
+                      const struct pc_config *cfg,
                       const struct pc_listener_config *lc, int fd);
 /* Runs the module's worker_init for s; 0 or the module's error (logged). */
 int pc_service_init_module(struct pc_service *s);

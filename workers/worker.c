@@ -261,7 +261,7 @@ int pc_worker_create(struct pc_worker *w, struct pc_server *srv, unsigned id,
     const struct pc_config *cfg = srv->cfg;
     for (unsigned i = 0; i < cfg->nlisteners; i++) {
         const struct pc_listener_config *lc = &cfg->listeners[i];
-        pc_service_setup(w, &w->svcs[lc->slot], lc,
+        pc_service_setup(w, &w->svcs[lc->slot], cfg, lc,
                          lc->distribution == PC_DIST_REUSEPORT
                              ? srv->listeners[lc->slot].fds[id]
                              : -1);

@@ -36,7 +36,10 @@ struct pc_service {
     void *wstate;
     bool initialised;      /* worker_init succeeded: it may take connections */
     bool retired;          /* its listener was removed by a reload */
-    const struct pc_config *retained; /* retired: holds cfg's config */
+    /* Configs this service keeps alive (pc_config.retained): the one
+     * worker_init was given (modules may keep its section until
+     * worker_fini), and once retired the one `cfg` is in. */
+    const struct pc_config *init_cfg, *retained;
     size_t nconns;         /* open connections, handshakes included */
     int fd;                /* own listening socket (reuseport), or -1 */
     ev_io accept_io;
