@@ -9,7 +9,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/listener.h"
 #include "core/log.h"
 #include "core/server.h"
 #include "workers/acceptor.h"
@@ -96,18 +95,8 @@ static int open_sockets(const struct pc_server *srv,
                         const struct pc_listener_config *lc,
                         struct pc_listener *l, char *err, size_t errlen)
 {
-    struct pc_sockaddr addr;
     char why[PC_ERR_MAX];
-    int r = pc_listen_parse(lc->listen, &addr, why, sizeof why);
-    if (r == 0) {
-        bool rp = lc->distribution == PC_DIST_REUSEPORT;
-        unsigned count = rp ? srv->nworkers : 1;
-        r = pc_listen_open(&addr, lc->listen, count, rp, (int)lc->backlog,
-                           l->fds, l->bound, sizeof l->bound, why,
-                           sizeof why);
-        if (r == 0)
-            l->nfds = count;
-    }
+    int r = pc_server_bind(srv, lc, l, why, sizeof why);
     if (r < 0)
         snprintf(err, errlen, "[listener %s] (%s): %s", lc->name,
                  lc->listen_where[0] ? lc->listen_where : lc->where, why);

@@ -95,6 +95,23 @@ static void close_listeners(struct pc_server *srv, bool reuseport_too)
     pc_listeners_close_released(srv, true);
 }
 
+int pc_server_bind(const struct pc_server *srv,
+                   const struct pc_listener_config *lc, struct pc_listener *l,
+                   char *err, size_t errlen)
+{
+    struct pc_sockaddr addr;
+    int r = pc_listen_parse(lc->listen, &addr, err, errlen);
+    if (r == 0) {
+        bool rp = lc->distribution == PC_DIST_REUSEPORT;
+        unsigned count = rp ? srv->nworkers : 1;
+        r = pc_listen_open(&addr, lc->listen, count, rp, (int)lc->backlog,
+                           l->fds, l->bound, sizeof l->bound, err, errlen);
+        if (r == 0)
+            l->nfds = count;
+    }
+    return r;
+}
+
 /* Listeners named by a socket systemd passed (socket activation) use it;
  * the others bind their own. */
 static int bind_listeners(struct pc_server *srv, struct pc_activation *act)
@@ -105,17 +122,7 @@ static int bind_listeners(struct pc_server *srv, struct pc_activation *act)
         struct pc_listener *l = &srv->listeners[lc->slot];
         if (pc_systemd_adopt(act, lc, l))
             continue;
-        struct pc_sockaddr addr;
-        int r = pc_listen_parse(lc->listen, &addr, err, sizeof err);
-        if (r == 0) {
-            bool rp = lc->distribution == PC_DIST_REUSEPORT;
-            unsigned count = rp ? srv->nworkers : 1;
-            r = pc_listen_open(&addr, lc->listen, count, rp, (int)lc->backlog,
-                               l->fds, l->bound, sizeof l->bound, err,
-                               sizeof err);
-            if (r == 0)
-                l->nfds = count;
-        }
+        int r = pc_server_bind(srv, lc, l, err, sizeof err);
         if (r < 0) {
             pc_log(PC_LOG_ERR, "listener %s (%s): %s", lc->name, lc->where,
                    err);

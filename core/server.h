@@ -93,6 +93,11 @@ int pc_server_run(struct pc_server *srv);
  * out of memory rather than leave a worker behind. Any thread. */
 void pc_server_broadcast_mail(struct pc_server *srv, enum pc_mail_kind kind,
                               const struct pc_config *cfg);
+/* Opens lc's listening sockets into l: one per worker (reuseport) or one.
+ * 0, or -errno with the reason in err. Main thread. */
+int pc_server_bind(const struct pc_server *srv,
+                   const struct pc_listener_config *lc, struct pc_listener *l,
+                   char *err, size_t errlen);
 /* Begins a graceful stop: no more accepts, then drain. Main thread. */
 void pc_server_stop(struct pc_server *srv);
 /* Re-reads the config and applies what can change live, the listener set
