@@ -112,13 +112,14 @@ static void watch_socket(struct pc_service *s, int fd)
  * closed are the clients' all the same: take them before closing. */
 static void close_after_accepting(struct pc_service *s, int fd)
 {
-    struct pc_accept_result r;
-    if (s->initialised && !s->w->draining)
+    if (s->initialised && !s->w->draining) {
+        struct pc_accept_result r;
         do {
             r = pc_accept_batch(fd, &s->w->spare_fd, PC_ACCEPT_BATCH,
                                 adopt_cb, s);
             note_exhaustion(s, r);
         } while (r.accepted == PC_ACCEPT_BATCH);
+    }
     close(fd);
 }
 

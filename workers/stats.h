@@ -90,10 +90,10 @@ struct pc_stats {
 };
 
 /* How many values a struct pc_listener_stats holds (all of one type, in
- * a row). */
-#define PC_STAT_N_(f, type, name, help) +1
-#define PC_STAT_VN_(f, n, label, fn, type, name, help) +(n)
-#define PC_LISTENER_STAT_VALUES (0 PC_LISTENER_STATS(PC_STAT_N_, PC_STAT_VN_))
+ * a row: the same fields without the alignment). */
+#define PC_LISTENER_STAT_VALUES                                                \
+    (sizeof(struct { PC_LISTENER_STATS(PC_STAT_FIELD_, PC_STAT_VFIELD_) }) /   \
+     sizeof(atomic_uint_fast64_t))
 
 /* Adds every counter of `from` to `to` (when to is NULL, drops them) and
  * zeroes `from`, value by value, so readers on other threads never see a
