@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/server.h"
 #include "workers/conn_state.h"
+#include "workers/services.h"
 #include "workers/worker.h"
 
 static const char *const reason_names[PC_CLOSE_REASONS] = {
@@ -220,8 +221,9 @@ static void finish(struct pc_conn *c)
     free(c->in);
     PC_STAT_ADD(w, connections, -1);
     PC_LSTAT_ADD(s, closed[why], 1);
-    pc_server_release(w->srv, s->index);
+    pc_server_release(w->srv, s->slot);
     free(c);
+    pc_service_conn_closed(s); /* may free a retired s: its last use */
     pc_worker_check_drained(w);
 }
 

@@ -304,7 +304,7 @@ size_t pc_conn_queued(const struct pc_conn *c)
 void pc_conn_cut_all(struct pc_worker *w, enum pc_close_reason why)
 {
     /* A cut leaves a connection where it is on its idle list. */
-    for (unsigned i = 0; i < w->nsvcs; i++)
+    for (unsigned i = 0; i < PC_MAX_SLOTS; i++)
         for (struct pc_conn *c = w->svcs[i].idle_head, *next; c; c = next) {
             next = c->next;
             pc_conn_cut(c, why);

@@ -20,14 +20,27 @@
 struct pc_server;
 
 /* One listener as seen by one worker: the module instance, the accept
- * watcher (reuseport), and the connections ordered by last activity. */
+ * watcher (reuseport), and the connections ordered by last activity.
+ * Each worker has one per slot (PC_MAX_SLOTS), in use while proto is set;
+ * only that worker touches it, except `stats`, which anyone reads. A
+ * reload starts services for new listeners, moves kept ones to new
+ * sockets, and retires removed ones: a retired service accepts nothing,
+ * keeps its module state and its listener's settings (in the config it
+ * retains) and is freed when its last connection closes
+ * (workers/services.c). */
 struct pc_service {
     struct pc_worker *w;
-    unsigned index;
+    unsigned slot;
     const struct pc_listener_config *cfg;
-    const struct pc_proto *proto;
+    const struct pc_proto *proto; /* NULL: the slot is free here */
     void *wstate;
-    bool initialised;
+    bool initialised;      /* worker_init succeeded: it may take connections */
+    bool retired;          /* its listener was removed by a reload */
+    /* Configs this service keeps alive (pc_config.retained): the one
+     * worker_init was given (modules may keep its section until
+     * worker_fini), and once retired the one `cfg` is in. */
+    const struct pc_config *init_cfg, *retained;
+    size_t nconns;         /* open connections, handshakes included */
     int fd;                /* own listening socket (reuseport), or -1 */
     ev_io accept_io;
     ev_timer accept_pause; /* back-off after EMFILE */
@@ -127,8 +140,13 @@ struct pc_worker {
     double *cut_at;
     size_t ncut, cut_cap;
     ev_timer cut_timer;
-    struct pc_service *svcs;
-    unsigned nsvcs;
+    struct pc_service *svcs;    /* PC_MAX_SLOTS of them, by slot */
+    /* Bit i set while svcs[i] is in use: written (release) by this
+     * worker, read by main before it gives slot i to a new listener. */
+    atomic_uint_fast64_t busy_slots;
+    /* The counters of retired services freed here, so the per-worker
+     * sums never go back when one goes. Written by this worker only. */
+    struct pc_listener_stats retired_stats;
     uint64_t next_conn_id;
     int spare_fd;               /* reserved for the EMFILE accept-and-close */
     uint64_t exhausted_burst;   /* EMFILE drops since the last good accept */

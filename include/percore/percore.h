@@ -90,7 +90,8 @@ bool pc_section_bool(const struct pc_section *s, const char *name);
 const char *pc_section_string(const struct pc_section *s, const char *name);
 /* The listener's name ("listener NAME" in the config). */
 const char *pc_section_listener(const struct pc_section *s);
-/* Identifies this listener's module instance; put it in messages (pc_msg). */
+/* Identifies this listener's module instance; put it in messages (pc_msg).
+ * Stays the same across reloads while the listener exists. */
 unsigned pc_section_service(const struct pc_section *s);
 
 /* ---- messages between workers ---------------------------------------- */
@@ -125,11 +126,14 @@ struct pc_proto {
     const struct pc_option *options; /* terminated by {NULL}; may be NULL */
 
     /* Once per worker per listener, on the worker's thread, before any
-     * connection. *wstate is the module's per-worker state. Non-zero return
-     * aborts start-up. May be NULL. */
+     * connection: at start-up, or at the reload that adds the listener.
+     * *wstate is the module's per-worker state; cfg stays valid until
+     * worker_fini. Non-zero return aborts start-up (at a reload: this
+     * worker refuses the listener's connections). May be NULL. */
     int (*worker_init)(struct pc_worker *w, const struct pc_section *cfg,
                        void **wstate);
-    /* After the last connection of this worker closed. May be NULL. */
+    /* After the last connection of this worker closed: at exit, or once
+     * a listener a reload removed has none left here. May be NULL. */
     void (*worker_fini)(struct pc_worker *w, void *wstate);
 
     /* A connection was accepted. May be NULL. */
