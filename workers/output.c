@@ -120,8 +120,9 @@ void pc_conn_end(struct pc_conn *c, enum pc_close_reason why)
 
 void pc_conn_stop_all(struct pc_worker *w)
 {
-    for (unsigned i = 0; i < w->nsvcs; i++) {
-        void (*stop)(struct pc_conn *) = w->svcs[i].proto->on_stop;
+    for (unsigned i = 0; i < PC_MAX_SLOTS; i++) {
+        const struct pc_proto *p = w->svcs[i].proto;
+        void (*stop)(struct pc_conn *) = p ? p->on_stop : NULL;
         if (!stop)
             continue;
         for (struct pc_conn *c = w->svcs[i].idle_head, *next; c; c = next) {

@@ -73,6 +73,25 @@ void pc_worker_check_drained(struct pc_worker *w)
     pc_server_broadcast_mail(srv, PC_MAIL_STOP, NULL);
 }
 
+static struct pc_worker_slot *slot_of(struct pc_worker *w, const void *key)
+{
+    for (unsigned i = 0; i < w->nslots; i++)
+        if (w->slots[i].key == key)
+            return &w->slots[i];
+    return NULL;
+}
+
+/* A message for a slot's value (pc_worker_slot_on_message); dropped when
+ * nothing receives it there (the sharing state is gone). */
+static void deliver_to_slot(struct pc_worker *w, struct pc_msg *m)
+{
+    struct pc_worker_slot *s = slot_of(w, m->slot_key);
+    if (s && s->on_message) {
+        PC_STAT_ADD(w, messages_in, 1);
+        s->on_message(w, s->value, m);
+    }
+}
+
 static void handle_mail(struct pc_worker *w, struct pc_mail *m)
 {
     switch (m->kind) {
@@ -85,7 +104,9 @@ static void handle_mail(struct pc_worker *w, struct pc_mail *m)
             close(m->fd);
         break;
     case PC_MAIL_MSG:
-        if (m->msg->service < PC_MAX_SLOTS &&
+        if (m->msg->slot_key) {
+            deliver_to_slot(w, m->msg);
+        } else if (m->msg->service < PC_MAX_SLOTS &&
             pc_service_open(&w->svcs[m->msg->service])) {
             struct pc_service *s = &w->svcs[m->msg->service];
             PC_STAT_ADD(w, messages_in, 1);
@@ -365,9 +386,9 @@ unsigned pc_worker_count(const struct pc_worker *w)
 
 void **pc_worker_slot(struct pc_worker *w, const void *key)
 {
-    for (unsigned i = 0; i < w->nslots; i++)
-        if (w->slots[i].key == key)
-            return &w->slots[i].value;
+    struct pc_worker_slot *s = slot_of(w, key);
+    if (s)
+        return &s->value;
     /* A handful of keys per process (one per shared library of modules):
      * a linear array is enough. */
     struct pc_worker_slot *grown =
@@ -375,8 +396,19 @@ void **pc_worker_slot(struct pc_worker *w, const void *key)
     if (!grown)
         return NULL;
     w->slots = grown;
-    w->slots[w->nslots] = (struct pc_worker_slot){key, NULL};
+    w->slots[w->nslots] = (struct pc_worker_slot){key, NULL, NULL};
     return &w->slots[w->nslots++].value;
+}
+
+int pc_worker_slot_on_message(struct pc_worker *w, const void *key,
+                              void (*on_message)(struct pc_worker *w,
+                                                 void *value,
+                                                 struct pc_msg *m))
+{
+    if (!pc_worker_slot(w, key))
+        return -ENOMEM;
+    slot_of(w, key)->on_message = on_message;
+    return 0;
 }
 
 double pc_worker_now(struct pc_worker *w)

@@ -158,7 +158,12 @@ struct pc_worker {
      * load; the server frees them after pc_worker_destroy. */
     _Atomic(struct pc_metric *) metrics;
     /* pc_worker_slot: state modules of several listeners share here. */
-    struct pc_worker_slot { const void *key; void *value; } *slots;
+    struct pc_worker_slot {
+        const void *key;
+        void *value;
+        void (*on_message)(struct pc_worker *w, void *value,
+                           struct pc_msg *m);
+    } *slots;
     unsigned nslots;
 };
 

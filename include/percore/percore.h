@@ -102,6 +102,10 @@ unsigned pc_section_service(const struct pc_section *s);
  * on_message returns, destroy() is called on that target's thread. */
 struct pc_msg {
     unsigned service;                   /* pc_section_service() of the sender */
+    /* Non-NULL: the message is for the value of this pc_worker_slot key
+     * on the target (pc_worker_slot_on_message), not for one listener's
+     * module instance; service is then not looked at. */
+    const void *slot_key;
     void (*destroy)(struct pc_msg *m);  /* frees the message; any worker */
     unsigned from;                      /* set by pc_post: sending worker id */
     atomic_uint refs;                   /* framework-owned */
@@ -299,6 +303,17 @@ unsigned pc_worker_count(const struct pc_worker *w);
  * itself lives as long as the worker. Worker thread only. NULL on out of
  * memory. */
 void **pc_worker_slot(struct pc_worker *w, const void *key);
+
+/* Sets, on this worker, what receives the messages addressed to a slot
+ * (pc_msg.slot_key = key): on_message(w, value, m), value being the
+ * slot's value then. For state that outlives any one listener, as the
+ * room core does: a reload may remove the listener whose service a
+ * message would otherwise name. NULL stops delivery (such messages are
+ * dropped). Worker thread only. Returns 0 or -ENOMEM. */
+int pc_worker_slot_on_message(struct pc_worker *w, const void *key,
+                              void (*on_message)(struct pc_worker *w,
+                                                 void *value,
+                                                 struct pc_msg *m));
 
 /* A timer on a worker's loop. Embed it in module state; the callback runs
  * on the worker that started it. Worker thread only. */

@@ -340,7 +340,6 @@ const struct pc_proto pc_chat_proto = {
     .on_open = chat_on_open,
     .on_data = chat_on_data,
     .on_close = chat_on_close,
-    .on_message = room_face_on_message,
     .reload = chat_reload,
     .check = chat_check,
     .refuse_text = "ERR server full, try again later\n",

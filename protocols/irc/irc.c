@@ -359,7 +359,6 @@ const struct pc_proto pc_irc_proto = {
     .on_open = irc_on_open,
     .on_data = irc_on_data,
     .on_close = irc_on_close,
-    .on_message = room_face_on_message,
     .reload = irc_reload,
     .check = irc_check,
     .refuse_text = "ERROR :Closing Link: server full, try again later\r\n",

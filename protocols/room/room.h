@@ -224,12 +224,10 @@ struct room_core *room_core_attach(struct pc_worker *w,
                                    struct room_counters *counters);
 /* The face listener is done; the last one frees the core. worker_fini. */
 void room_core_detach(struct room_core *core);
-/* A message for the core: every face's on_message passes it on. */
-void room_core_on_message(struct room_core *core, struct pc_msg *m);
 
 /* What every face's worker state starts with, so that attaching to the
- * core, detaching and passing messages on are written once for all
- * faces. */
+ * core and detaching are written once for all faces (the cores' messages
+ * go to the worker slot they share, not to a face). */
 struct room_face_worker {
     struct room_core *core;
     struct room_counters counters; /* this listener's room metrics */
@@ -245,9 +243,6 @@ void room_face_worker_fini(struct pc_worker *w, void *wstate);
 /* Ends a member's connection after its queued output with the face's
  * goodbye for a shutdown (pc_conn_end): the on_stop of chat and irc. */
 void room_face_on_stop(struct pc_conn *c);
-/* Passes a message to the core: every face's on_message. */
-void room_face_on_message(struct pc_worker *w, void *wstate,
-                          struct pc_msg *m);
 
 /* ---- a user ---------------------------------------------------------- */
 

@@ -287,7 +287,6 @@ const struct pc_proto pc_web_proto = {
     .on_data = web_on_data,
     .on_drain = web_on_drain,
     .on_close = web_on_close,
-    .on_message = room_face_on_message,
     .reload = web_reload,
     .check = web_check,
     .refuse_text = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"

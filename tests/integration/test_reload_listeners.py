@@ -189,5 +189,59 @@ class ReloadSockets(unittest.TestCase):
             self.assertFalse(os.path.exists(two))
 
 
+class ReloadFaces(unittest.TestCase):
+    def test_removing_the_first_face_leaves_the_rooms_working(self):
+        """The room core is shared by every face listener of a worker: a
+        reload removing the first of them (and that listener's last
+        connections closing) leaves the other faces' rooms working
+        across workers."""
+        pa, pb, pc = free_port(), free_port(), free_port()
+        first = listener("A", "chat", pa) + listener("B", "irc", pb)
+        with Percored(config=first, listeners=(), workers=4) as srv:
+            srv.ports.update(A=pa, C=pc)
+            gone = [Client(srv, "A") for _ in range(4)]
+            ircs = []
+            for i in range(6):
+                s = socket.create_connection(("127.0.0.1", pb),
+                                             timeout=10 * SLOW)
+                s.sendall(f"NICK i{i}\r\nUSER i{i} 0 * :x\r\n"
+                          "JOIN #r\r\n".encode())
+                ircs.append([s, b""])
+            # B stays, C (chat) comes: A's clients leave, its copies go.
+            self.reload(srv, listener("B", "irc", pb) +
+                        listener("C", "chat", pc))
+            for c in gone:
+                c.close()
+            chat = Client(srv, "C")
+            chat.join("r")  # the channel #r
+            for i, (s, _) in enumerate(ircs):
+                s.sendall(f"PRIVMSG #r :from i{i}\r\n".encode())
+            chat.send("from chat\n")
+            for me, entry in enumerate(ircs):  # IRC echoes no own line
+                for text in [f"from i{i}" for i in range(6) if i != me] + \
+                        ["from chat"]:
+                    entry[1] = self.read_until(entry[0], entry[1],
+                                               text.encode())
+            heard = set()  # in the room's order, not in i's
+            while len(heard) < 6:
+                m, _ = chat.expect(r"i(\d): from i\1")
+                heard.add(m.group(1))
+            for s, _ in ircs:
+                s.close()
+            chat.close()
+
+    def read_until(self, s, buf, text):
+        while text not in buf:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                self.fail(f"no {text!r} in {buf[-400:]!r}")
+            self.assertTrue(chunk, f"closed before {text!r}: {buf[-300:]!r}")
+            buf += chunk
+        return buf
+
+    reload = ReloadListeners.reload
+
+
 if __name__ == "__main__":
     unittest.main()
