@@ -5,37 +5,13 @@
  * (slots.c); this is the echo in between. */
 #include "slots.h"
 
-static void churn_flush(struct pcb_slot *sl)
-{
-    if (pcb_stream_flush(sl->set->t->loop, &sl->s) < 0)
-        pcb_slot_fail(sl, PCB_ERR_CLOSED);
-}
-
-static void churn_connected(struct pcb_slot *sl)
-{
-    sl->s.tx_target = sl->set->t->cfg->size;
-    churn_flush(sl);
-}
-
 static void churn_io(struct pcb_slot *sl, int revents)
 {
-    struct pcb_thread *t = sl->set->t;
-    if (revents & EV_READ) {
-        long n = pcb_stream_read(t, &sl->s);
-        if (n < 0) {
-            pcb_slot_fail(sl, (enum pcb_error)(-n - 1));
-            return;
-        }
-        if (sl->s.rx_done == t->cfg->size) {
-            pcb_slot_complete(sl);
-            return;
-        }
-    }
-    churn_flush(sl);
+    pcb_slot_echo_io(sl, revents, pcb_slot_complete);
 }
 
 static const struct pcb_slot_ops churn_slot_ops = {
-    .connected = churn_connected,
+    .connected = pcb_slot_echo_start,
     .io = churn_io,
 };
 

@@ -118,9 +118,7 @@ static void handshake_step(struct pcb_slot *sl)
         return;
     }
     hs(sl)->step = HS_EXCHANGE;
-    sl->s.tx_target = t->cfg->size;
-    if (pcb_stream_flush(t->loop, &sl->s) < 0)
-        pcb_slot_fail(sl, PCB_ERR_CLOSED);
+    pcb_slot_echo_start(sl);
 }
 
 static void hs_connected(struct pcb_slot *sl)
@@ -139,30 +137,17 @@ static void hs_connected(struct pcb_slot *sl)
 
 static void hs_io(struct pcb_slot *sl, int revents)
 {
-    struct pcb_thread *t = sl->set->t;
     switch (hs(sl)->step) {
     case HS_HANDSHAKE:
         handshake_step(sl);
-        return;
+        break;
     case HS_TICKET:
         ticket_step(sl);
-        return;
+        break;
     case HS_EXCHANGE:
+        pcb_slot_echo_io(sl, revents, exchanged);
         break;
     }
-    if (revents & EV_READ) {
-        long n = pcb_stream_read(t, &sl->s);
-        if (n < 0) {
-            pcb_slot_fail(sl, (enum pcb_error)(-n - 1));
-            return;
-        }
-        if (sl->s.rx_done == t->cfg->size) {
-            exchanged(sl);
-            return;
-        }
-    }
-    if (pcb_stream_flush(t->loop, &sl->s) < 0)
-        pcb_slot_fail(sl, PCB_ERR_CLOSED);
 }
 
 /* The only timer a connected slot sets is the ticket wait. */

@@ -54,6 +54,36 @@ void pcb_slot_complete(struct pcb_slot *sl)
     slot_begin(sl);
 }
 
+static void echo_flush(struct pcb_slot *sl)
+{
+    if (pcb_stream_flush(sl->set->t->loop, &sl->s) < 0)
+        pcb_slot_fail(sl, PCB_ERR_CLOSED);
+}
+
+void pcb_slot_echo_start(struct pcb_slot *sl)
+{
+    sl->s.tx_target = sl->set->t->cfg->size;
+    echo_flush(sl);
+}
+
+void pcb_slot_echo_io(struct pcb_slot *sl, int revents,
+                      void (*echoed)(struct pcb_slot *sl))
+{
+    struct pcb_thread *t = sl->set->t;
+    if (revents & EV_READ) {
+        long n = pcb_stream_read(t, &sl->s);
+        if (n < 0) {
+            pcb_slot_fail(sl, (enum pcb_error)(-n - 1));
+            return;
+        }
+        if (sl->s.rx_done == t->cfg->size) {
+            echoed(sl);
+            return;
+        }
+    }
+    echo_flush(sl);
+}
+
 static void slot_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct pcb_slot *sl = w->data;

@@ -72,6 +72,14 @@ void pcb_slot_complete(struct pcb_slot *sl);
 /* Counts error e, closes, and tries again after a short backoff (a
  * refusing server must not turn the load generator into a busy loop). */
 void pcb_slot_fail(struct pcb_slot *sl, enum pcb_error e);
+/* The echo of cfg->size bytes both modes may make on a connection:
+ * pcb_slot_echo_start queues it and starts sending; pcb_slot_echo_io, from
+ * the mode's io hook, reads and checks what came back, calls echoed(sl)
+ * once all of it is in and otherwise sends what is still queued. A
+ * failure is pcb_slot_fail's. */
+void pcb_slot_echo_start(struct pcb_slot *sl);
+void pcb_slot_echo_io(struct pcb_slot *sl, int revents,
+                      void (*echoed)(struct pcb_slot *sl));
 /* Starts (or restarts) the slot's timer: ops->timeout runs after `seconds`
  * unless the connection ends first. */
 void pcb_slot_timer(struct pcb_slot *sl, double seconds);
