@@ -5,6 +5,8 @@ started or the reason it could not be. Used by bench/tlsbench.py,
 bench/webbench.py and bench/tests/."""
 
 import os
+import shutil
+import tempfile
 import time
 
 NGINX = "/usr/sbin/nginx"
@@ -98,3 +100,19 @@ def start(suite, name, argv_of):
         return suite.start(name, argv_of), None
     except RuntimeError as e:
         return None, {"error": str(e)[-300:]}
+
+
+class Case:
+    """What every case that starts peers keeps: bench/run's suite and its
+    options, the measured duration, the rounds (1 with --quick, else 2)
+    and a temporary directory for configs and files, gone after remove()."""
+
+    def __init__(self, suite, prefix):
+        self.s = suite
+        self.o = suite.o
+        self.d = suite.d
+        self.rounds = 1 if self.o.quick else 2
+        self.dir = tempfile.mkdtemp(prefix=prefix)
+
+    def remove(self):
+        shutil.rmtree(self.dir, ignore_errors=True)

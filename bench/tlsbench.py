@@ -31,7 +31,6 @@ is recorded too, to show it does nothing meanwhile.
 """
 
 import os
-import shutil
 import subprocess
 import tempfile
 
@@ -133,15 +132,11 @@ def percored_has_tls(percored, cert, key):
 
 # ---- the case ----------------------------------------------------------------
 
-class Case:
+class Case(peers.Case):
     def __init__(self, suite):
-        self.s = suite
-        self.o = suite.o
-        # With the suite's --duration (10 s): about four minutes in all.
-        self.d = suite.d
-        self.rounds = 1 if self.o.quick else 2
+        # self.d, the suite's --duration (10 s): about four minutes in all.
+        super().__init__(suite, "pcb-tls-")
         self.rate = self.o.tls_rate
-        self.dir = tempfile.mkdtemp(prefix="pcb-tls-")
         self.certs = make_certs(self.dir)
         self.nginx_missing = have_nginx()
         if self.nginx_missing and not self.o.no_install:
@@ -257,10 +252,6 @@ class Case:
                 "nginx", lambda p, d: nginx_conf(d, p, cert, key,
                                                  upstream=up.port, tls=tls),
                 ["echo", *args, *(["--tls"] if tls else [])])
-
-    def remove(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
-
 
 def case_tls(suite):
     case = Case(suite)

@@ -148,14 +148,10 @@ def parse_wrk(out):
             "non_2xx": int(non2xx.group(1)) if non2xx else 0}
 
 
-class Case:
+class Case(peers.Case):
     def __init__(self, suite):
-        self.s = suite
-        self.o = suite.o
-        self.d = suite.d
-        self.rounds = 1 if self.o.quick else 2
+        super().__init__(suite, "pcb-web-")
         self.members = self.o.members
-        self.dir = tempfile.mkdtemp(prefix="pcb-web-")
         # nginx's worker runs as nobody: the files must be readable
         # through mkdtemp's 0700 directory.
         os.chmod(self.dir, 0o755)
@@ -329,10 +325,6 @@ class Case:
                 except subprocess.TimeoutExpired:
                     load.kill()
                     load.wait()
-
-    def remove(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
-
 
 def case_web(suite):
     loadavg = open("/proc/loadavg").read().split()[:3]
