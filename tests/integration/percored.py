@@ -8,6 +8,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import unittest
 
 BINARY = os.environ.get("PERCORED", os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "percored"))
@@ -177,6 +178,29 @@ class Percored:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
         return 0
+
+
+class SharedServer(unittest.TestCase):
+    """A test class whose tests share one percored, started before the
+    first and stopped (its clean exit checked) after the last. A subclass
+    gives server(), a Percored not yet started, and LISTENER, the
+    listener whose port is cls.port; one that prepares files first calls
+    super().setUpClass() after them."""
+
+    LISTENER = "echo"
+
+    @classmethod
+    def server(cls):
+        return Percored()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = cls.server().__enter__()
+        cls.port = cls.srv.ports[cls.LISTENER]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.__exit__(None, None, None)
 
 
 def recv_exactly(sock, n):
