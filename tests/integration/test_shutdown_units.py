@@ -135,8 +135,8 @@ class StopUnderLoad(unittest.TestCase):
         self.run_stop("--set", "server.drain_timeout=30", twice=True)
 
     def test_every_backend_with_the_acceptor_ends_streams_on_whole_lines(self):
-        from test_backends import offered_backends
-        for backend in offered_backends():
+        from test_backends import fault_backends
+        for backend in fault_backends():
             with self.subTest(backend=backend):
                 self.run_stop("--set", "server.drain_timeout=0.3",
                               "--backend", backend,
