@@ -56,14 +56,17 @@ class ChatModesTest(BenchTest):
         # members that stop reading pass sendq within a few dozen lines,
         # even in a sanitizer build. Open loop at a pace the members that
         # read keep up with (a closed loop only bounds what the senders
-        # themselves have not heard back).
+        # themselves have not heard back). 150 lines/s: a reading member
+        # may fall a third of a second behind (a loaded machine, a
+        # sanitizer) before sendq cuts it; a stalled one passes sendq and
+        # the kernel's buffers (about 180 KB) in about 1.2 s of the 3.
         with Percored(*CHAT, "--set", "chat.sendq=48K", "--set",
                       "chat.sndbuf=4K", listeners=(("chat", "chat"),),
                       workers=2) as srv:
             status, r = bench("chat", "-a", f":{srv.ports['chat']}",
-                              "--members", 30, "--senders", 2, "-r", 400,
+                              "--members", 30, "--senders", 2, "-r", 150,
                               "-s", 1000, "--stalled", 3, "--rooms", 2,
-                              "-t", 2, "-d", 2, "-w", "0.2")
+                              "-t", 2, "-d", 3, "-w", "0.2")
         self.check_report(status, r, "chat")
         chat = r["chat"]
         self.assertEqual(chat["stalled"], 6)
