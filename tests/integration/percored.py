@@ -159,13 +159,6 @@ class Percored:
         return {dict(k[1])["worker"]: v for k, v in m.items()
                 if k[0] == metric and len(k[1]) == 1}
 
-    def total(self, metric, name="metrics", **labels):
-        """A counter summed over workers (and over the labels not given):
-        total("percore_closed", reason="idle")."""
-        want = set(labels.items())
-        return sum(v for k, v in self.metrics(name).items()
-                   if k[0] == metric and want <= set(k[1]))
-
     def cpu_seconds(self):
         """User + system CPU time the server has used so far."""
         with open(f"/proc/{self.proc.pid}/stat") as f:
