@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -95,13 +96,13 @@ static int release_socket(struct pc_service *s)
 }
 
 /* A service whose module did not start takes no connections: its socket
- * closes, so the kernel queues none for it. */
+ * is shut down, which takes it out of the listening (and reuseport) set,
+ * so the kernel queues none for it. It is not closed before its time:
+ * main still lists the number, and a later reload may hand it on. */
 static void watch_socket(struct pc_service *s, int fd)
 {
-    if (!s->initialised && fd >= 0) {
-        close(fd);
-        fd = -1;
-    }
+    if (!s->initialised && fd >= 0)
+        (void)shutdown(fd, SHUT_RDWR);
     s->fd = fd;
     ev_io_set(&s->accept_io, fd, EV_READ);
     if (fd >= 0 && s->initialised && !s->w->draining)

@@ -100,11 +100,17 @@ class ReloadListeners(unittest.TestCase):
 
             # 4. D's port is taken: the whole reload is refused, so C (which
             # it would also remove) and B stay.
+            pe = free_port()
             with socket.socket() as holder:
+                # With SO_REUSEPORT, as percored's own sockets: only its
+                # check that nobody else holds the port can refuse D, and a
+                # socket percored bound anyway would share the port.
+                holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                 holder.bind(("127.0.0.1", pd))
                 holder.listen()
+                # E comes first and binds: the refusal must close it again.
                 bad = (server + listener("B", "chat", pb2) +
-                       listener("D", "echo", pd))
+                       listener("E", "echo", pe) + listener("D", "echo", pd))
                 self.reload(srv, bad, done="reload refused")
                 self.assertRegex(srv.output(), r"reload refused, keeping the "
                                  r"running config and listeners: \[listener "
@@ -113,11 +119,14 @@ class ReloadListeners(unittest.TestCase):
                 with srv.connect("C") as c:
                     self.echo([c])
                 self.chat(b1, b3, "after refusal")
-                # The held port is still only ours.
-                probe = socket.create_connection(("127.0.0.1", pd))
-                holder.settimeout(5)
-                holder.accept()[0].close()
-                probe.close()
+                self.assertTrue(refused(pe), "E's socket was left open")
+                # The held port is still only ours: every connection comes
+                # to the holder.
+                holder.settimeout(5 * SLOW)
+                for _ in range(8):
+                    probe = socket.create_connection(("127.0.0.1", pd))
+                    holder.accept()[0].close()
+                    probe.close()
             # The config on disk still names D: fix it and reload again.
             self.reload(srv, removed)
             for c in (b1, b2, b3):
@@ -154,10 +163,18 @@ class ReloadSockets(unittest.TestCase):
             srv.signal(signal.SIGHUP)
             wait_for(lambda: "reloaded" in srv.output(), what="reload")
             self.assertNotIn("reload refused", srv.output())
-            # p1 now belongs to Y, which speaks chat.
-            with socket.create_connection(("127.0.0.1", p1)) as s:
-                s.settimeout(10 * SLOW)
-                self.assertTrue(s.recv(100).startswith(b"*** welcome"))
+            # p1 now belongs to Y, which speaks chat, on every worker once
+            # each has taken the reload ("reloaded" is main's word, logged
+            # as the workers are told).
+            def chat_on_p1():
+                with socket.create_connection(("127.0.0.1", p1)) as s:
+                    s.settimeout(0.5 * SLOW)
+                    try:
+                        return s.recv(100).startswith(b"*** welcome")
+                    except socket.timeout:
+                        return False  # still X's echo on this worker
+            wait_for(lambda: all(chat_on_p1() for _ in range(8)),
+                     what="chat on p1 from every worker")
             with socket.create_connection(("127.0.0.1", p2)) as s:
                 s.sendall(b"x")
                 self.assertEqual(recv_exactly(s, 1), b"x")
@@ -187,6 +204,44 @@ class ReloadSockets(unittest.TestCase):
                 self.assertEqual(recv_exactly(old, 3), b"old")
                 old.close()
             self.assertFalse(os.path.exists(two))
+
+
+class ReloadFailures(unittest.TestCase):
+    def test_a_module_that_fails_on_one_worker_leaves_no_stale_socket(self):
+        """A module that does not start on worker 1 at a reload: that
+        worker takes none of the listener's connections, and the socket it
+        gave up stays its own until the listener goes, so a later reload
+        that hands the address on, then removes it, touches no other
+        connection (it once closed an echo client's reused fd)."""
+        import tempfile
+        from test_modules import build_module
+        here = os.path.dirname(os.path.abspath(__file__))
+        with tempfile.TemporaryDirectory() as d:
+            so = build_module(os.path.join(here, "balky.c"), d)
+            pe, pf = free_port(), free_port()
+            head = (f"[server]\nmodules = {so}\n" +
+                    listener("E", "echo", pe))
+            with Percored(config=head, listeners=(), workers=2) as srv:
+                srv.ports["E"] = pe
+                self.reload(srv, head + listener("F", "balky", pf) +
+                            "refuse_on = 1\n")
+                wait_for(lambda: "takes no connections here" in
+                         srv.output(), what="worker 1 refusing F")
+                for _ in range(6):  # F's connections reach worker 0 only
+                    with socket.create_connection(("127.0.0.1", pf),
+                                                  timeout=5 * SLOW) as f:
+                        f.sendall(b"f")
+                        self.assertEqual(recv_exactly(f, 1), b"f")
+                echoes = [srv.connect("E") for _ in range(6)]
+                self.reload(srv, head + listener("G", "echo", pf))
+                ReloadListeners.echo(self, echoes)
+                self.reload(srv, head)
+                ReloadListeners.echo(self, echoes)
+                for e in echoes:
+                    e.close()
+                self.assertNotIn("drain timeout", srv.stop())
+
+    reload = ReloadListeners.reload
 
 
 class ReloadFaces(unittest.TestCase):
