@@ -67,7 +67,8 @@ bool cl_link_up(const struct cl_link *l);
  * not called), 0 otherwise. */
 int cl_cmd(struct cl_link *l, cl_reply_cb *cb, void *arg, int argc,
            const char **argv, const size_t *lens);
-/* EVALSHA of one of the scripts below with its keys then its args. */
+/* EVALSHA of one of the scripts below with its keys then its args (at
+ * most CL_EVAL_ARGS of them). */
 int cl_eval(struct cl_link *l, unsigned script, cl_reply_cb *cb, void *arg,
             int nkeys, int argc, const char **argv, const size_t *lens);
 /* SUBSCRIBE or UNSUBSCRIBE channels on the subscription connection
@@ -82,9 +83,12 @@ const struct cl_link_stats *cl_link_stats(const struct cl_link *l);
 
 /* ---- the scripts: cluster_lua.c ---------------------------------------- */
 
+#define CL_BATCH_MAX 64 /* lines of a room in one CL_PUBLISH */
+#define CL_EVAL_ARGS (CL_BATCH_MAX + 4)
+
 enum cl_script {
-    CL_PUBLISH, /* keys meta stream; args payload history channel:
-                   -> {offset, epoch} */
+    CL_PUBLISH, /* keys meta stream; args history channel payload...
+                   (CL_BATCH_MAX at most) -> {last offset, epoch} */
     CL_META,    /* keys meta -> {offset, epoch}, making the epoch */
     CL_CLAIM,   /* keys nick; args value ttl_ms -> 1 ours, 0 taken */
     CL_RELEASE, /* keys nick; args value -> deleted or not */
@@ -153,6 +157,10 @@ struct room_cluster {
     uint32_t node_hash;
     int64_t history;
     double nick_ttl, hold;
+    double batch_delay;    /* how long a line waits for more to share its
+                              CL_PUBLISH (0: the end of the loop pass) */
+    struct pc_timer batch; /* sends the rooms on flush_list */
+    struct cl_room *flush_list;
     uint64_t seq;          /* serial of the lines this worker sent */
     unsigned held;         /* lines waiting for Redis, every room */
     struct room_map rooms; /* folded name -> struct cl_room */
@@ -193,6 +201,8 @@ void cl_rooms_down(struct room_cluster *cl);
 /* A confirmation or message on a room's channel. */
 void cl_room_sub(struct room_cluster *cl, const char *key, const char *data,
                  size_t len, enum cl_sub_kind kind);
+/* The batch timer: sends the lines of every room on cl->flush_list. */
+void cl_rooms_flush(struct pc_timer *t);
 /* Once a second: tells senders of lines held past `hold`. */
 void cl_rooms_tick(struct room_cluster *cl);
 void cl_rooms_free(struct room_cluster *cl);
