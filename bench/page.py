@@ -295,6 +295,9 @@ def targets(res):
     if "web" in c:
         import page_web
         lines += page_web.targets(c["web"])
+    if "cluster" in c:
+        import page_cluster
+        lines += page_cluster.targets(c["cluster"])
     if not lines:
         return ""
     return ("## Targets\n\nReported, not asserted. Each line is computed "
@@ -748,6 +751,9 @@ def write(res, docs, img):
     if "web" in c:
         import page_web
         parts.append(page_web.section(c["web"]))
+    if "cluster" in c:
+        import page_cluster
+        parts.append(page_cluster.section(c["cluster"]))
     parts.append(
         "## The servers\n\n"
         "- **percored**: this project, `--workers` = the server CPUs.\n"
