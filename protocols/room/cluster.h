@@ -238,9 +238,13 @@ void cl_member(struct room_cluster *cl, const struct room_home *r,
 /* Renews this worker's rooms in Redis (with the nick refresh); after a
  * reconnect, first writes them again in full. */
 void cl_members_refresh(struct room_cluster *cl, bool rewrite);
-/* At the home, for NAMES/WHO/who: answers m with the members of every
- * node. False when the link is down (answer with this node's). */
-bool cl_names(struct room_cluster *cl, const struct room_msg *m);
+/* At the home, for NAMES/WHO/who (kind ROOM_ANS_NAMES) and a join's
+ * member list (ROOM_ANS_JOIN): answers m with the members of every node
+ * once Redis replies (this node's alone if it does not within the
+ * link's timeout). False when the link is down (answer with this
+ * node's now). */
+bool cl_names(struct room_cluster *cl, const struct room_msg *m,
+              enum room_answer_kind kind);
 /* At the asker of /rooms or LIST: adds the other nodes' rooms to text
  * ("name members topic\n" lines, merged by name), then calls done.
  * False when the link is down. */

@@ -151,6 +151,16 @@ class TestClusterOrder(ClusterCase):
         rooms = [l for l in z.lines if l.startswith("OK rooms")][-1]
         self.assertIn(" w(2)", rooms)
         self.assertIn(" w2(1)", rooms)
+        # The 353 right after a JOIN lists every node's members too.
+        d = Irc(c, "irc", "dan")
+        self.clients.append(d)
+        wait_line([d], {d: d.login()})
+        wait_line([d], {d: d.join("w")})
+        names = [l for l in d.lines if " 353 dan = #w :" in l]
+        self.assertEqual(len(names), 1, d.lines)
+        self.assertEqual(
+            sorted(n.lstrip("@+") for n in names[0].split(" :", 1)[1].split()),
+            ["ann", "bob", "dan"])
 
     def test_cluster_node_killed_frees_its_nicks_and_members_within_the_ttl(self):
         a, b = self.start_nodes(2, nick_ttl=2)
