@@ -144,7 +144,9 @@ struct room_cluster *room_cluster_new(struct room_core *core,
     struct cl_link_events ev = {.owner = cl, .up = on_up, .down = on_down,
                                 .sub = on_sub};
     pc_timer_init(&cl->tick, tick, cl);
-    pc_timer_init(&cl->batch, cl_rooms_flush, cl);
+    pc_timer_init(&cl->batch, cl_rooms_flush_timer, cl);
+    ev_prepare_init(&cl->batch_now, cl_rooms_flush_prepare);
+    cl->batch_now.data = cl;
     cl->metrics = cl_metrics_new(core->w);
     cl->next_log = pc_worker_now(core->w) + LOG_EVERY;
     cl->link = cl_link_new(core->w, &lc, &ev);
@@ -168,6 +170,7 @@ void room_cluster_free(struct room_cluster *cl)
     log_counters(cl);
     pc_timer_stop(cl->core->w, &cl->tick);
     pc_timer_stop(cl->core->w, &cl->batch);
+    ev_prepare_stop(pc_worker_loop(cl->core->w), &cl->batch_now);
     cl_link_free(cl->link); /* pending replies come back NULL first */
     cl_rooms_free(cl);
     cl_metrics_free(cl->metrics);

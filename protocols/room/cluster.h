@@ -19,6 +19,7 @@
 #ifndef PC_ROOM_CLUSTER_H
 #define PC_ROOM_CLUSTER_H
 
+#include <ev.h>
 #include <hiredis/hiredis.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -159,7 +160,11 @@ struct room_cluster {
     double nick_ttl, hold;
     double batch_delay;    /* how long a line waits for more to share its
                               CL_PUBLISH (0: the end of the loop pass) */
-    struct pc_timer batch; /* sends the rooms on flush_list */
+    /* Send the rooms on flush_list: after batch_delay, or with 0 just
+     * before the loop next waits for events (libev's prepare watcher,
+     * on the worker's own loop: no extra pass, no timer). */
+    struct pc_timer batch;
+    ev_prepare batch_now;
     struct cl_room *flush_list;
     uint64_t seq;          /* serial of the lines this worker sent */
     unsigned held;         /* lines waiting for Redis, every room */
@@ -201,8 +206,11 @@ void cl_rooms_down(struct room_cluster *cl);
 /* A confirmation or message on a room's channel. */
 void cl_room_sub(struct room_cluster *cl, const char *key, const char *data,
                  size_t len, enum cl_sub_kind kind);
-/* The batch timer: sends the lines of every room on cl->flush_list. */
-void cl_rooms_flush(struct pc_timer *t);
+/* Sends the lines of every room on cl->flush_list (the batch timer's
+ * and the prepare watcher's callbacks). */
+void cl_rooms_flush(struct room_cluster *cl);
+void cl_rooms_flush_timer(struct pc_timer *t);
+void cl_rooms_flush_prepare(struct ev_loop *loop, ev_prepare *w, int revents);
 /* Once a second: tells senders of lines held past `hold`. */
 void cl_rooms_tick(struct room_cluster *cl);
 void cl_rooms_free(struct room_cluster *cl);

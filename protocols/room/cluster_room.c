@@ -390,9 +390,20 @@ void cl_room_flush(struct room_cluster *cl, struct cl_room *cr)
         o = send_batch(cl, cr, o);
 }
 
-void cl_rooms_flush(struct pc_timer *t)
+void cl_rooms_flush_timer(struct pc_timer *t)
 {
-    struct room_cluster *cl = t->data;
+    cl_rooms_flush(t->data);
+}
+
+void cl_rooms_flush_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)revents;
+    ev_prepare_stop(loop, w);
+    cl_rooms_flush(w->data);
+}
+
+void cl_rooms_flush(struct room_cluster *cl)
+{
     while (cl->flush_list) {
         struct cl_room *cr = cl->flush_list;
         cl->flush_list = cr->flush_next;
@@ -403,17 +414,19 @@ void cl_rooms_flush(struct pc_timer *t)
 }
 
 /* cr has a line to send: it goes with the room's others at the end of
- * this loop pass (a zero timer fires after the events of the next poll
- * are handled), or after batch_delay. */
+ * this loop pass, or after batch_delay. */
 static void queue_flush(struct room_cluster *cl, struct cl_room *cr)
 {
     if (cr->flush_queued)
         return;
     cr->flush_queued = true;
+    bool first = !cl->flush_list; /* else the flush is on its way */
     cr->flush_next = cl->flush_list; /* rooms in any order: each its own */
-    if (!cl->flush_list) /* the first: nothing else started the timer */
-        pc_timer_start(cl->core->w, &cl->batch, cl->batch_delay);
     cl->flush_list = cr;
+    if (first && cl->batch_delay > 0)
+        pc_timer_start(cl->core->w, &cl->batch, cl->batch_delay);
+    else if (first)
+        ev_prepare_start(pc_worker_loop(cl->core->w), &cl->batch_now);
 }
 
 bool cl_room_publish(struct room_cluster *cl, struct room_home *r,
