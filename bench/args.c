@@ -285,7 +285,7 @@ static int check(struct pcb_config *cfg, const struct given *g, char *err,
                         "--room: 1 to 20 characters of A-Z a-z "
                         "0-9 _ - . #");
         if (!g->addr)
-            snprintf(cfg->port, sizeof cfg->port, "%s",
+            snprintf(cfg->addr[0].port, sizeof cfg->addr[0].port, "%s",
                      pcb_target_port(cfg->target));
         if (!g->cconc && cfg->target == PCB_TARGET_IRC)
             cfg->connect_concurrency = PCB_IRC_CONNECT_CONCURRENCY;
@@ -389,8 +389,9 @@ int pcb_args_parse(struct pcb_config *cfg, int argc, char **argv, char *err,
         {NULL, 0, NULL, 0},
     };
     memset(cfg, 0, sizeof *cfg);
-    snprintf(cfg->host, sizeof cfg->host, "127.0.0.1");
-    snprintf(cfg->port, sizeof cfg->port, "7007");
+    snprintf(cfg->addr[0].host, sizeof cfg->addr[0].host, "127.0.0.1");
+    snprintf(cfg->addr[0].port, sizeof cfg->addr[0].port, "7007");
+    cfg->naddrs = 1;
     snprintf(cfg->room, sizeof cfg->room, "bench");
     cfg->threads = 1;
     cfg->pipeline = 1;
@@ -421,15 +422,23 @@ int pcb_args_parse(struct pcb_config *cfg, int argc, char **argv, char *err,
         case 'V':
             printf("percore-bench %s\n", PC_VERSION);
             return PCB_ARGS_EXIT;
-        case 'a':
-            if (pcb_parse_addr(optarg, cfg->host, sizeof cfg->host, cfg->port,
-                               sizeof cfg->port) < 0)
+        case 'a': {
+            unsigned n = g.addr ? cfg->naddrs : 0; /* the first replaces
+                                                      the default */
+            if (n == PCB_MAX_ADDRS)
+                return errf(err, errlen, "--addr: at most %d servers",
+                            PCB_MAX_ADDRS);
+            struct pcb_addr *a = &cfg->addr[n];
+            if (pcb_parse_addr(optarg, a->host, sizeof a->host, a->port,
+                               sizeof a->port) < 0)
                 return errf(err, errlen,
                             "--addr '%s': expected HOST:PORT, "
                             "like 127.0.0.1:7007 or [::1]:7007",
                             optarg);
+            cfg->naddrs = n + 1;
             g.addr = true;
             break;
+        }
         case 'c':
         case 't':
         case O_CCONC:
@@ -464,8 +473,11 @@ int pcb_args_parse(struct pcb_config *cfg, int argc, char **argv, char *err,
                 cfg->senders = (unsigned)u;
             } else if (c == O_STALLED) {
                 cfg->stalled = (unsigned)u;
+            } else if (cfg->npids == PCB_MAX_PIDS) {
+                return errf(err, errlen, "--server-pid: at most %d "
+                            "processes", PCB_MAX_PIDS);
             } else {
-                cfg->server_pid = (int)u;
+                cfg->server_pid[cfg->npids++] = (int)u;
             }
             break;
         case O_CPUS:

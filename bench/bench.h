@@ -112,8 +112,8 @@ struct pcb_thread {
 struct pcb_run {
     const struct pcb_config *cfg;
     const struct pcb_mode_ops *ops;
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
+    struct sockaddr_storage addr[PCB_MAX_ADDRS]; /* cfg->addr, resolved */
+    socklen_t addrlen[PCB_MAX_ADDRS];
     struct ssl_ctx_st *tls_ctx; /* with --tls and in handshake mode */
     atomic_int phase;
     atomic_uint ready;   /* threads set up */
@@ -138,12 +138,12 @@ void pcb_thread_done(struct pcb_thread *t);
 uint64_t pcb_run_start(const struct pcb_thread *t);
 
 /* ---- net.c ---- */
-/* Resolves cfg's host and port; -1 with a message on stderr. */
-int pcb_resolve(const struct pcb_config *cfg, struct sockaddr_storage *ss,
-                socklen_t *len);
-/* A non-blocking, close-on-exec, TCP_NODELAY socket with connect() begun.
- * Returns the fd or -errno. */
-int pcb_connect_start(const struct pcb_run *run, int rcvbuf);
+/* Resolves every cfg->addr into run; -1 with a message on stderr. */
+int pcb_resolve(const struct pcb_config *cfg, struct pcb_run *run);
+/* A non-blocking, close-on-exec, TCP_NODELAY socket with connect() begun
+ * to connection `index`'s server (the addresses take turns). Returns the
+ * fd or -errno. */
+int pcb_connect_start(const struct pcb_run *run, unsigned index, int rcvbuf);
 /* After the socket became writable: 0 if connected, else -errno. */
 int pcb_connect_result(int fd);
 
@@ -186,6 +186,10 @@ struct pcb_proc_sample {
     long rss_kib;
 };
 struct pcb_proc_sample pcb_proc_sample(int pid);
+/* The sum over cfg's --server-pid processes (ok: every one sampled), and
+ * each one's in each[] (cfg->npids of them). */
+struct pcb_proc_sample pcb_proc_sample_all(const struct pcb_config *cfg,
+                                           struct pcb_proc_sample *each);
 
 /* Everything a report says, summed over the threads once they ended. */
 struct pcb_result {
@@ -201,8 +205,10 @@ struct pcb_result {
     uint64_t errors[PCB_ERRORS];
     uint64_t errors_total;
     struct pcb_hist *hist;
-    struct pcb_proc_sample before, start, end; /* server: before setup,
-                                                  window start and end */
+    /* The servers (summed over --server-pid's processes): before setup,
+     * window start and end; and each process's own. */
+    struct pcb_proc_sample before, start, end;
+    struct pcb_proc_sample start_each[PCB_MAX_PIDS], end_each[PCB_MAX_PIDS];
     double client_cpu_s; /* percore-bench's own CPU time in the window */
     bool interrupted;    /* stopped early by a signal */
 };

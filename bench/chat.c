@@ -333,7 +333,8 @@ static void launch(struct chat_state *st)
         struct chat_conn *c = st->conns[st->next++];
         /* A stalled member's small window makes the server, not the
          * kernels' buffers, hold what it does not read. */
-        int fd = pcb_connect_start(t->run, c->m->stalled ? 4096 : 0);
+        unsigned member = t->first + (unsigned)(c->m - st->members);
+        int fd = pcb_connect_start(t->run, member, c->m->stalled ? 4096 : 0);
         if (fd < 0) {
             c->state = CHAT_DEAD;
             pcb_error(t, PCB_ERR_CONNECT);

@@ -9,6 +9,8 @@
 
 #define PCB_MAX_CPUS    256
 #define PCB_MAX_THREADS 256
+#define PCB_MAX_ADDRS   8 /* --addr given again: connections take turns */
+#define PCB_MAX_PIDS    8 /* --server-pid given again: CPU summed */
 
 enum pcb_mode {
     PCB_ECHO,
@@ -40,11 +42,18 @@ enum pcb_target {
  * SYNs an overflowing backlog drops wait a second or more to come back. */
 #define PCB_IRC_CONNECT_CONCURRENCY 8
 
+struct pcb_addr {
+    char host[256];
+    char port[16];
+};
+
 struct pcb_config {
     enum pcb_mode mode;
     enum pcb_target target; /* chat: whose pub/sub dialect to speak */
-    char host[256];
-    char port[16];
+    /* The servers: connection (chat: member) i goes to addr[i % naddrs],
+     * so one room can be split over several nodes of a cluster. */
+    struct pcb_addr addr[PCB_MAX_ADDRS];
+    unsigned naddrs;
     unsigned connections;
     unsigned threads;
     int cpus[PCB_MAX_CPUS]; /* thread i runs on cpus[i % ncpus] */
@@ -67,7 +76,10 @@ struct pcb_config {
     bool resume;   /* handshake: offer the last session's ticket */
     char sni[256]; /* server name sent in the ClientHello */
     unsigned connect_concurrency; /* connects in flight per thread */
-    int server_pid;               /* sample this process's CPU time and RSS */
+    /* Sample these processes' CPU time and RSS (summed; each one's CPU
+     * is reported too: the nodes of a cluster and its Redis). */
+    int server_pid[PCB_MAX_PIDS];
+    unsigned npids;
     char ready_file[4096];        /* written once every connection is set up */
     bool json;
     bool quiet;

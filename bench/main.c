@@ -291,23 +291,22 @@ int main(int argc, char **argv)
               : pcb_rooms_mode(cfg.mode) ? &pcb_chat_ops
               : cfg.mode == PCB_HANDSHAKE ? &pcb_handshake_ops
                                           : &pcb_echo_ops;
-    if (pcb_resolve(&cfg, &run.addr, &run.addrlen) < 0)
+    if (pcb_resolve(&cfg, &run) < 0)
         return 2;
     if (cfg.tls && !(run.tls_ctx = pcb_tls_ctx_new(&cfg)))
         return 2;
     pcb_pattern_init();
 
     struct pcb_result res = {.cfg = &cfg};
-    if (cfg.server_pid) {
-        res.before = pcb_proc_sample(cfg.server_pid);
-        if (!res.before.ok) {
+    for (unsigned i = 0; i < cfg.npids; i++)
+        if (!pcb_proc_sample(cfg.server_pid[i]).ok) {
             fprintf(stderr,
                     "percore-bench: --server-pid %d: no such "
                     "process\n",
-                    cfg.server_pid);
+                    cfg.server_pid[i]);
             return 2;
         }
-    }
+    res.before = pcb_proc_sample_all(&cfg, res.start_each);
 
     run.threads = calloc(cfg.threads, sizeof *run.threads);
     if (!run.threads)
@@ -351,8 +350,7 @@ int main(int argc, char **argv)
         if (cfg.warmup > 0)
             wait_until(&run, &prog, run.t_start + (uint64_t)(cfg.warmup * 1e9),
                        NULL);
-        if (cfg.server_pid)
-            res.start = pcb_proc_sample(cfg.server_pid);
+        res.start = pcb_proc_sample_all(&cfg, res.start_each);
         res.client_cpu_s = -self_cpu();
         run.t_measure = pcb_now_ns();
         set_phase(&run, PCB_MEASURE);
@@ -372,8 +370,7 @@ int main(int argc, char **argv)
                        all_done);
             run.t_stop = pcb_now_ns();
         }
-        if (cfg.server_pid)
-            res.end = pcb_proc_sample(cfg.server_pid);
+        res.end = pcb_proc_sample_all(&cfg, res.end_each);
         res.client_cpu_s += self_cpu();
         res.open_at_stop = SUM(&run, open);
         set_phase(&run, PCB_STOP);

@@ -12,27 +12,30 @@
 #include "bench.h"
 #include "tls.h"
 
-int pcb_resolve(const struct pcb_config *cfg, struct sockaddr_storage *ss,
-                socklen_t *len)
+int pcb_resolve(const struct pcb_config *cfg, struct pcb_run *run)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *res;
-    int r = getaddrinfo(cfg->host, cfg->port, &hints, &res);
-    if (r) {
-        fprintf(stderr, "percore-bench: %s:%s: %s\n", cfg->host, cfg->port,
-                gai_strerror(r));
-        return -1;
+    for (unsigned i = 0; i < cfg->naddrs; i++) {
+        const struct pcb_addr *a = &cfg->addr[i];
+        struct addrinfo *res;
+        int r = getaddrinfo(a->host, a->port, &hints, &res);
+        if (r) {
+            fprintf(stderr, "percore-bench: %s:%s: %s\n", a->host, a->port,
+                    gai_strerror(r));
+            return -1;
+        }
+        memcpy(&run->addr[i], res->ai_addr, res->ai_addrlen);
+        run->addrlen[i] = res->ai_addrlen;
+        freeaddrinfo(res);
     }
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *len = res->ai_addrlen;
-    freeaddrinfo(res);
     return 0;
 }
 
-int pcb_connect_start(const struct pcb_run *run, int rcvbuf)
+int pcb_connect_start(const struct pcb_run *run, unsigned index, int rcvbuf)
 {
-    int fd = socket(run->addr.ss_family,
+    unsigned k = index % run->cfg->naddrs;
+    int fd = socket(run->addr[k].ss_family,
                     SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
@@ -40,7 +43,8 @@ int pcb_connect_start(const struct pcb_run *run, int rcvbuf)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (rcvbuf > 0) /* before connect: it sets the window scale */
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    if (connect(fd, (const struct sockaddr *)&run->addr, run->addrlen) < 0 &&
+    if (connect(fd, (const struct sockaddr *)&run->addr[k], run->addrlen[k]) <
+            0 &&
         errno != EINPROGRESS) {
         int e = errno;
         close(fd);
@@ -80,7 +84,7 @@ int pcb_stream_connect(struct pcb_thread *t, struct pcb_stream *s,
                        void (*cb)(struct ev_loop *, ev_io *, int), void *data,
                        unsigned conn)
 {
-    int fd = pcb_connect_start(t->run, 0);
+    int fd = pcb_connect_start(t->run, conn, 0);
     if (fd < 0)
         return fd;
     s->shift = pcb_pattern_shift(conn);

@@ -250,6 +250,9 @@ def targets(res):
     if "web" in c:
         import page_web
         lines += page_web.targets(c["web"])
+    if "cluster" in c:
+        import page_cluster
+        lines += page_cluster.targets(c["cluster"])
     if not lines:
         return ""
     return ("## Targets\n\nReported, not asserted. Each line is computed "
@@ -510,6 +513,9 @@ def write(res, docs, img):
     if "web" in c:
         import page_web
         parts.append(page_web.section(c["web"]))
+    if "cluster" in c:
+        import page_cluster
+        parts.append(page_cluster.section(c["cluster"]))
     parts.append(
         "## The servers\n\n"
         "- **percored**: this project, `--workers` = the server CPUs.\n"
@@ -552,6 +558,12 @@ def write(res, docs, img):
         "line\n"
         "redis-server --port 6379 & "
         "./build/bench/percore-bench chat --target redis --members 1000\n"
+        "# one room split over two nodes of a cluster (docs/scaling.md): "
+        "members\n# take the addresses in turn; CPU summed over the "
+        "nodes and Redis\n"
+        "./build/bench/percore-bench chat -a 127.0.0.1:7201 -a "
+        "127.0.0.1:7202 --members 20 -r 1000 \\\n"
+        "    --server-pid $NODE1 --server-pid $NODE2 --server-pid $REDIS\n"
         "```\n\n"
         "Pin the load generator away from the server (`taskset -c 1 ... "
         "--cpus 1`); otherwise the two share CPUs and both numbers suffer. "

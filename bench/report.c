@@ -39,6 +39,19 @@ struct pcb_proc_sample pcb_proc_sample(int pid)
     return s;
 }
 
+struct pcb_proc_sample pcb_proc_sample_all(const struct pcb_config *cfg,
+                                           struct pcb_proc_sample *each)
+{
+    struct pcb_proc_sample sum = {.ok = cfg->npids > 0};
+    for (unsigned i = 0; i < cfg->npids; i++) {
+        each[i] = pcb_proc_sample(cfg->server_pid[i]);
+        sum.ok = sum.ok && each[i].ok;
+        sum.cpu_s += each[i].cpu_s;
+        sum.rss_kib += each[i].rss_kib;
+    }
+    return sum;
+}
+
 static const double pcts[] = {50, 90, 99, 99.9};
 static const char *const pct_names[] = {"p50", "p90", "p99", "p99_9"};
 #define NPCTS (sizeof pcts / sizeof *pcts)
@@ -53,7 +66,7 @@ static const char *unit_of(enum pcb_mode m)
 
 static bool have_server(const struct pcb_result *r)
 {
-    return r->cfg->server_pid && r->start.ok && r->end.ok;
+    return r->cfg->npids && r->start.ok && r->end.ok;
 }
 
 static double server_cpu(const struct pcb_result *r)
@@ -82,13 +95,19 @@ static void fmt_ns(char *buf, size_t len, double ns)
         snprintf(buf, len, "%.2fs", ns / 1e9);
 }
 
-/* "host:port", with [] around an IPv6 host. */
+/* "host:port", with [] around an IPv6 host; several joined by ",". */
 static const char *address(const struct pcb_config *c)
 {
-    static char buf[300];
-    bool v6 = strchr(c->host, ':') != NULL;
-    snprintf(buf, sizeof buf, "%s%s%s:%s", v6 ? "[" : "", c->host,
-             v6 ? "]" : "", c->port);
+    static char buf[PCB_MAX_ADDRS * 300];
+    size_t n = 0;
+    for (unsigned i = 0; i < c->naddrs && n < sizeof buf; i++) {
+        const struct pcb_addr *a = &c->addr[i];
+        bool v6 = strchr(a->host, ':') != NULL;
+        int k = snprintf(buf + n, sizeof buf - n, "%s%s%s%s:%s",
+                         i ? "," : "", v6 ? "[" : "", a->host, v6 ? "]" : "",
+                         a->port);
+        n += k > 0 ? (size_t)k : 0;
+    }
     return buf;
 }
 
@@ -196,6 +215,9 @@ void pcb_report_text(FILE *f, const struct pcb_result *r)
         if (c->mode == PCB_IDLE)
             fprintf(f, " (%.0f B per connection)", rss_per_conn(r));
         fputc('\n', f);
+        for (unsigned i = 0; c->npids > 1 && i < c->npids; i++)
+            fprintf(f, "    pid %-6d %.2f CPU-s\n", c->server_pid[i],
+                    r->end_each[i].cpu_s - r->start_each[i].cpu_s);
     }
     fprintf(f, "  client     %.2f CPU-s (%.0f%% of one CPU per thread)\n",
             r->client_cpu_s, 100 * r->client_cpu_s / w / c->threads);
@@ -283,11 +305,19 @@ void pcb_report_json(FILE *f, const struct pcb_result *r)
                 "  \"server\": {\"pid\": %d, \"cpu_s\": %.3f, "
                 "\"cpu_util\": %.4f, \"cpu_us_per_message\": %.4f, "
                 "\"rss_kib_before\": %ld, \"rss_kib_start\": %ld, "
-                "\"rss_kib_end\": %ld, \"rss_bytes_per_connection\": %.1f},\n",
-                c->server_pid, cpu, cpu / w,
+                "\"rss_kib_end\": %ld, \"rss_bytes_per_connection\": %.1f, "
+                "\"pids\": [",
+                c->server_pid[0], cpu, cpu / w,
                 r->messages ? cpu * 1e6 / (double)r->messages : 0.0,
                 r->before.rss_kib, r->start.rss_kib, r->end.rss_kib,
                 rss_per_conn(r));
+        for (unsigned i = 0; i < c->npids; i++)
+            fprintf(f, "%s%d", i ? ", " : "", c->server_pid[i]);
+        fprintf(f, "], \"cpu_s_each\": [");
+        for (unsigned i = 0; i < c->npids; i++)
+            fprintf(f, "%s%.3f", i ? ", " : "",
+                    r->end_each[i].cpu_s - r->start_each[i].cpu_s);
+        fprintf(f, "]},\n");
     }
     fprintf(f, "  \"client\": {\"cpu_s\": %.3f, \"cpu_util\": %.4f},\n",
             r->client_cpu_s, r->client_cpu_s / w);

@@ -127,7 +127,8 @@ static void ws_handshake(struct chat_conn *c, const char *room)
         pcb_chat_fail(c, PCB_ERR_CONNECT);
         return;
     }
-    bool v6 = strchr(cfg->host, ':') != NULL;
+    const struct pcb_addr *a = &cfg->addr[0]; /* the name, not the route */
+    bool v6 = strchr(a->host, ':') != NULL;
     int n = snprintf(req, sizeof req,
                      "GET " WS_PATH " HTTP/1.1\r\n"
                      "Host: %s%s%s:%s\r\n"
@@ -135,7 +136,7 @@ static void ws_handshake(struct chat_conn *c, const char *room)
                      "Connection: Upgrade\r\n"
                      "Sec-WebSocket-Key: %s\r\n"
                      "Sec-WebSocket-Version: 13\r\n\r\n",
-                     v6 ? "[" : "", cfg->host, v6 ? "]" : "", cfg->port, key);
+                     v6 ? "[" : "", a->host, v6 ? "]" : "", a->port, key);
     c->step = 0;
     pcb_chat_send(c, req, (size_t)n);
 }

@@ -30,6 +30,9 @@ const struct pc_option pc_cluster_options[] = {
     {"hold", PC_OPT_SECONDS, "30", 0, 3600,
      "seconds a line said while Redis is away waits before its sender is "
      "told it was not delivered"},
+    {"batch_delay", PC_OPT_SECONDS, "0", 0, 0.1,
+     "seconds a room's line waits for more lines to go to Redis with it "
+     "(0: those of the same loop pass)"},
     {NULL, 0, NULL, 0, 0, NULL},
 };
 
@@ -66,8 +69,8 @@ int pc_cluster_config_apply(struct pc_config *cfg, const char *key,
     unsigned idx;
     if (!pc_option_find(pc_cluster_options, key, &idx)) {
         pc_errf(err, errlen, "%s: [cluster] %s: unknown key (expected redis, "
-                "node, history, nick_ttl, password, user, tls, timeout or "
-                "hold)", where, key);
+                "node, history, nick_ttl, password, user, tls, timeout, "
+                "hold or batch_delay)", where, key);
         return -EINVAL;
     }
     cfg->has_cluster = true;

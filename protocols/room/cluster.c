@@ -125,6 +125,7 @@ struct room_cluster *room_cluster_new(struct room_core *core,
     cl->history = pc_section_int(cfg, "history");
     cl->nick_ttl = pc_section_seconds(cfg, "nick_ttl");
     cl->hold = pc_section_seconds(cfg, "hold");
+    cl->batch_delay = pc_section_seconds(cfg, "batch_delay");
     cl->node_hash = (uint32_t)room_hash_str(cl->node);
     /* A process's own: its lines are told from an earlier run's. */
     struct timespec ts;
@@ -143,6 +144,9 @@ struct room_cluster *room_cluster_new(struct room_core *core,
     struct cl_link_events ev = {.owner = cl, .up = on_up, .down = on_down,
                                 .sub = on_sub};
     pc_timer_init(&cl->tick, tick, cl);
+    pc_timer_init(&cl->batch, cl_rooms_flush_timer, cl);
+    ev_prepare_init(&cl->batch_now, cl_rooms_flush_prepare);
+    cl->batch_now.data = cl;
     cl->metrics = cl_metrics_new(core->w);
     cl->next_log = pc_worker_now(core->w) + LOG_EVERY;
     cl->link = cl_link_new(core->w, &lc, &ev);
@@ -154,8 +158,8 @@ struct room_cluster *room_cluster_new(struct room_core *core,
     pc_timer_start(core->w, &cl->tick, TICK);
     if (core->id == 0)
         pc_log(PC_LOG_INFO, "cluster: node %s, Redis %s, history %" PRId64
-               ", nick_ttl %.1f s", cl->node, lc.redis, cl->history,
-               cl->nick_ttl);
+               ", nick_ttl %.1f s, batch_delay %.4f s", cl->node, lc.redis,
+               cl->history, cl->nick_ttl, cl->batch_delay);
     return cl;
 }
 
@@ -165,6 +169,8 @@ void room_cluster_free(struct room_cluster *cl)
         return;
     log_counters(cl);
     pc_timer_stop(cl->core->w, &cl->tick);
+    pc_timer_stop(cl->core->w, &cl->batch);
+    ev_prepare_stop(pc_worker_loop(cl->core->w), &cl->batch_now);
     cl_link_free(cl->link); /* pending replies come back NULL first */
     cl_rooms_free(cl);
     cl_metrics_free(cl->metrics);

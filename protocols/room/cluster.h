@@ -19,6 +19,7 @@
 #ifndef PC_ROOM_CLUSTER_H
 #define PC_ROOM_CLUSTER_H
 
+#include <ev.h>
 #include <hiredis/hiredis.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -67,7 +68,8 @@ bool cl_link_up(const struct cl_link *l);
  * not called), 0 otherwise. */
 int cl_cmd(struct cl_link *l, cl_reply_cb *cb, void *arg, int argc,
            const char **argv, const size_t *lens);
-/* EVALSHA of one of the scripts below with its keys then its args. */
+/* EVALSHA of one of the scripts below with its keys then its args (at
+ * most CL_EVAL_ARGS of them). */
 int cl_eval(struct cl_link *l, unsigned script, cl_reply_cb *cb, void *arg,
             int nkeys, int argc, const char **argv, const size_t *lens);
 /* SUBSCRIBE or UNSUBSCRIBE channels on the subscription connection
@@ -82,9 +84,12 @@ const struct cl_link_stats *cl_link_stats(const struct cl_link *l);
 
 /* ---- the scripts: cluster_lua.c ---------------------------------------- */
 
+#define CL_BATCH_MAX 64 /* lines of a room in one CL_PUBLISH */
+#define CL_EVAL_ARGS (CL_BATCH_MAX + 4)
+
 enum cl_script {
-    CL_PUBLISH, /* keys meta stream; args payload history channel:
-                   -> {offset, epoch} */
+    CL_PUBLISH, /* keys meta stream; args history channel payload...
+                   (CL_BATCH_MAX at most) -> {last offset, epoch} */
     CL_META,    /* keys meta -> {offset, epoch}, making the epoch */
     CL_CLAIM,   /* keys nick; args value ttl_ms -> 1 ours, 0 taken */
     CL_RELEASE, /* keys nick; args value -> deleted or not */
@@ -153,6 +158,14 @@ struct room_cluster {
     uint32_t node_hash;
     int64_t history;
     double nick_ttl, hold;
+    double batch_delay;    /* how long a line waits for more to share its
+                              CL_PUBLISH (0: the end of the loop pass) */
+    /* Send the rooms on flush_list: after batch_delay, or with 0 just
+     * before the loop next waits for events (libev's prepare watcher,
+     * on the worker's own loop: no extra pass, no timer). */
+    struct pc_timer batch;
+    ev_prepare batch_now;
+    struct cl_room *flush_list;
     uint64_t seq;          /* serial of the lines this worker sent */
     unsigned held;         /* lines waiting for Redis, every room */
     struct room_map rooms; /* folded name -> struct cl_room */
@@ -193,6 +206,11 @@ void cl_rooms_down(struct room_cluster *cl);
 /* A confirmation or message on a room's channel. */
 void cl_room_sub(struct room_cluster *cl, const char *key, const char *data,
                  size_t len, enum cl_sub_kind kind);
+/* Sends the lines of every room on cl->flush_list (the batch timer's
+ * and the prepare watcher's callbacks). */
+void cl_rooms_flush(struct room_cluster *cl);
+void cl_rooms_flush_timer(struct pc_timer *t);
+void cl_rooms_flush_prepare(struct ev_loop *loop, ev_prepare *w, int revents);
 /* Once a second: tells senders of lines held past `hold`. */
 void cl_rooms_tick(struct room_cluster *cl);
 void cl_rooms_free(struct room_cluster *cl);
@@ -228,9 +246,13 @@ void cl_member(struct room_cluster *cl, const struct room_home *r,
 /* Renews this worker's rooms in Redis (with the nick refresh); after a
  * reconnect, first writes them again in full. */
 void cl_members_refresh(struct room_cluster *cl, bool rewrite);
-/* At the home, for NAMES/WHO/who: answers m with the members of every
- * node. False when the link is down (answer with this node's). */
-bool cl_names(struct room_cluster *cl, const struct room_msg *m);
+/* At the home, for NAMES/WHO/who (kind ROOM_ANS_NAMES) and a join's
+ * member list (ROOM_ANS_JOIN): answers m with the members of every node
+ * once Redis replies (this node's alone if it does not within the
+ * link's timeout). False when the link is down (answer with this
+ * node's now). */
+bool cl_names(struct room_cluster *cl, const struct room_msg *m,
+              enum room_answer_kind kind);
 /* At the asker of /rooms or LIST: adds the other nodes' rooms to text
  * ("name members topic\n" lines, merged by name), then calls done.
  * False when the link is down. */

@@ -437,10 +437,10 @@ int cl_cmd(struct cl_link *l, cl_reply_cb *cb, void *arg, int argc,
 int cl_eval(struct cl_link *l, unsigned script, cl_reply_cb *cb, void *arg,
             int nkeys, int argc, const char **argv, const size_t *lens)
 {
-    const char *av[16];
-    size_t al[16];
+    const char *av[CL_EVAL_ARGS + 3];
+    size_t al[CL_EVAL_ARGS + 3];
     char nk[12];
-    if (argc > 13 || script >= CL_SCRIPTS)
+    if (argc > CL_EVAL_ARGS || script >= CL_SCRIPTS)
         return -EINVAL;
     int n = snprintf(nk, sizeof nk, "%d", nkeys);
     av[0] = "EVALSHA", al[0] = 7;

@@ -89,6 +89,7 @@ void cl_members_refresh(struct room_cluster *cl, bool rewrite)
 struct names_req {
     struct room_cluster *cl;
     struct room_msg *m;
+    enum room_answer_kind kind; /* NAMES, or a JOIN's members */
 };
 
 static int by_nick(const void *a, const void *b)
@@ -146,20 +147,20 @@ static void on_names(struct cl_link *l, const redisReply *r, void *arg)
     struct room_msg *m = q->m;
     (void)l;
     struct room_home *home = room_home_find(core, m->room);
-    if (!home) {
-        room_home_answer(core, m, ROOM_ANS_NAMES, ROOM_NO_SUCH_ROOM, NULL);
+    if (!home) { /* everyone left meanwhile, the joiner too */
+        room_home_answer(core, m, q->kind, ROOM_NO_SUCH_ROOM, NULL);
     } else {
         struct room_msg *a = room_pack_members(core, home);
         if (a && r && r->type == REDIS_REPLY_ARRAY)
             a = merge_members(core, a, r);
-        room_home_answer(core, m, ROOM_ANS_NAMES,
-                         a ? ROOM_OK : ROOM_NO_MEMORY, a);
+        room_home_answer(core, m, q->kind, a ? ROOM_OK : ROOM_NO_MEMORY, a);
     }
     free(m);
     free(q);
 }
 
-bool cl_names(struct room_cluster *cl, const struct room_msg *m)
+bool cl_names(struct room_cluster *cl, const struct room_msg *m,
+              enum room_answer_kind kind)
 {
     if (!cl_link_up(cl->link))
         return false;
@@ -171,7 +172,7 @@ bool cl_names(struct room_cluster *cl, const struct room_msg *m)
     if (q && copy) {
         char k[ROOM_NAME_MAX + 16], prefix[ROOM_NAME_MAX + 16];
         memcpy(copy, m, size);
-        *q = (struct names_req){.cl = cl, .m = copy};
+        *q = (struct names_req){.cl = cl, .m = copy, .kind = kind};
         const char *argv[] = {k, prefix, cl->node};
         size_t lens[] = {(size_t)snprintf(k, sizeof k, "pcm:{%s}", key),
                          (size_t)snprintf(prefix, sizeof prefix, "pcm:{%s}:",

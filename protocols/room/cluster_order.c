@@ -201,25 +201,19 @@ static void fill(struct room_cluster *cl, struct cl_room *cr, uint64_t hi)
         free(f);
 }
 
-/* A message "OFFSET EPOCH PAYLOAD" on the room's channel. */
-void cl_order_message(struct room_cluster *cl, struct cl_room *cr,
-                       const char *data, size_t len)
+/* One line of a message, offset off: delivered now if it is the next,
+ * else kept in order until the gap before it is filled. True when the
+ * room must be drained (cl_order_drain) once the message is done. */
+static bool take_line(struct room_cluster *cl, struct cl_room *cr,
+                      const char *epoch, size_t elen, uint64_t off,
+                      const char *payload, size_t plen)
 {
-    const char *sp1 = memchr(data, ' ', len);
-    const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', len - (size_t)(sp1 + 1 - data))
-                          : NULL;
-    size_t elen = sp2 ? (size_t)(sp2 - sp1 - 1) : 0;
-    if (!sp2 || elen == 0 || elen >= sizeof cr->epoch)
-        return;
-    uint64_t off = strtoull(data, NULL, 10);
-    const char *payload = sp2 + 1;
-    size_t plen = len - (size_t)(payload - data);
     if (cr->sub == SUB_LIVE &&
-        (strlen(cr->epoch) != elen || memcmp(cr->epoch, sp1 + 1, elen) != 0)) {
+        (strlen(cr->epoch) != elen || memcmp(cr->epoch, epoch, elen) != 0)) {
         /* Redis lost the room (restarted without its data) while we were
          * connected to it: what we had not yet seen is gone. */
         cl_room_missed(cl, cr);
-        memcpy(cr->epoch, sp1 + 1, elen);
+        memcpy(cr->epoch, epoch, elen);
         cr->epoch[elen] = '\0';
         cr->next = 1;
         cl_room_early_clear(cr);
@@ -228,21 +222,19 @@ void cl_order_message(struct room_cluster *cl, struct cl_room *cr,
         off == cr->next) { /* the usual case: in order */
         deliver(cl, cr, payload, plen);
         cr->next++;
-        if (!cr->synced)
-            cl_order_drain(cl, cr);
-        return;
+        return !cr->synced;
     }
     if ((cr->sub == SUB_LIVE && off < cr->next) ||
         (cr->sub != SUB_LIVE && cr->sub != SUB_SYNC && cr->sub != SUB_WAIT))
-        return;
+        return false;
     struct cl_entry **p = &cr->early;
     while (*p && (*p)->offset < off)
         p = &(*p)->next;
     if (*p && (*p)->offset == off)
-        return;
+        return false;
     struct cl_entry *e = malloc(sizeof *e + plen);
     if (!e)
-        return;
+        return false;
     e->offset = off;
     e->len = plen;
     memcpy(e->data, payload, plen);
@@ -254,8 +246,62 @@ void cl_order_message(struct room_cluster *cl, struct cl_room *cr,
         cr->next = cr->early->offset;
         cr->filling = false;
     }
-    if (cr->sub == SUB_LIVE)
-        cl_order_drain(cl, cr);
+    return cr->sub == SUB_LIVE;
+}
+
+/* Digits at *p up to a delimiter (or end), as a number; *p moved past
+ * them. Nothing else is a number here: no sign, no space, no overflow. */
+static bool digits(const char **p, const char *end, uint64_t *out)
+{
+    const char *s = *p;
+    uint64_t v = 0;
+    while (s < end && *s >= '0' && *s <= '9') {
+        if (v > (UINT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*s++ - '0');
+    }
+    if (s == *p)
+        return false;
+    *p = s;
+    *out = v;
+    return true;
+}
+
+/* A message "FIRST EPOCH COUNT LEN,...,LEN PAYLOAD..." on the room's
+ * channel (cluster_lua.c): COUNT lines numbered from FIRST. Checked like
+ * any network input: a malformed message is dropped whole (a gap the
+ * next line's offset reveals and the stream fills). */
+void cl_order_message(struct room_cluster *cl, struct cl_room *cr,
+                      const char *data, size_t len)
+{
+    const char *p = data, *end = data + len;
+    uint64_t first, count, plen[CL_BATCH_MAX], total = 0;
+    if (!digits(&p, end, &first) || p == end || *p++ != ' ')
+        return;
+    const char *epoch = p, *sp = memchr(p, ' ', (size_t)(end - p));
+    size_t elen = sp ? (size_t)(sp - p) : 0;
+    if (!elen || elen >= sizeof cr->epoch)
+        return;
+    p = sp + 1;
+    if (!digits(&p, end, &count) || count < 1 || count > CL_BATCH_MAX ||
+        p == end || *p++ != ' ')
+        return;
+    for (uint64_t i = 0; i < count; i++) {
+        if (!digits(&p, end, &plen[i]) || p == end ||
+            *p++ != (i + 1 < count ? ',' : ' ') ||
+            plen[i] > (uint64_t)(end - data))
+            return;
+        total += plen[i];
+    }
+    if (total != (uint64_t)(end - p))
+        return;
+    bool drain = false;
+    for (uint64_t i = 0; i < count; i++) {
+        drain |= take_line(cl, cr, epoch, elen, first + i, p, (size_t)plen[i]);
+        p += plen[i];
+    }
+    if (drain)
+        cl_order_drain(cl, cr); /* last: it may free cr */
 }
 
 /* ---- (re)subscribing and catching up -------------------------------------- */

@@ -67,6 +67,12 @@ static void drop_room_lists(struct cl_room *cr)
 
 static void cl_room_delete(struct room_cluster *cl, struct cl_room *cr)
 {
+    if (cr->flush_queued)
+        for (struct cl_room **p = &cl->flush_list; *p; p = &(*p)->flush_next)
+            if (*p == cr) {
+                *p = cr->flush_next;
+                break;
+            }
     room_map_del(&cl->rooms, room_hash_str(cr->key), cr->key, room_eq);
     drop_room_lists(cr);
     cl->held -= cr->nout;
@@ -310,53 +316,117 @@ static void on_published(struct cl_link *l, const redisReply *r, void *arg)
 {
     struct room_ref *f = arg;
     struct room_cluster *cl = f->cl;
-    uint64_t seq = f->n;
+    uint64_t first = f->n, last = f->last, count = f->count;
     struct cl_room *cr = cl_room_find(cl, f->key);
     free(f);
     (void)l;
-    if (!r) { /* in doubt: it stays on `out` and the resync decides */
-        cl->stats.publish_failed++;
+    if (!r) { /* in doubt: they stay on `out` and the resync decides */
+        cl->stats.publish_failed += count;
         return;
     }
     if (r->type != REDIS_REPLY_ERROR) {
-        cl->stats.published++;
+        cl->stats.published += count;
         return;
     }
-    pc_log(PC_LOG_WARN, "cluster: a line of %s refused by Redis: %s",
-           cr ? cr->name : "?", r->str);
-    cl->stats.publish_failed++;
-    for (struct cl_out *o = cr ? cr->out : NULL; o; o = o->next)
-        if (o->seq == seq) {
+    pc_log(PC_LOG_WARN, "cluster: %" PRIu64 " line(s) of %s refused by "
+           "Redis: %s", count, cr ? cr->name : "?", r->str);
+    cl->stats.publish_failed += count;
+    for (struct cl_out *o = cr ? cr->out : NULL, *next; o; o = next) {
+        next = o->next;
+        if (o->sent && o->seq >= first && o->seq <= last) {
             cl_room_not_delivered(cl, cr, o);
             cl_room_out_remove(cl, cr, o);
-            break;
         }
+    }
 }
 
-static void send_out(struct room_cluster *cl, struct cl_room *cr,
-                     struct cl_out *o)
+/* Sends the unsent lines from o on (CL_BATCH_MAX at most) in one
+ * CL_PUBLISH; returns the first line left, or NULL. The sent lines of a
+ * room are always the first of its `out` list (all are unsent again
+ * when the link fails), so a batch is named by its first and last
+ * serials. */
+static struct cl_out *send_batch(struct room_cluster *cl, struct cl_room *cr,
+                                 struct cl_out *o)
 {
     char meta[ROOM_NAME_MAX + 16], stream[ROOM_NAME_MAX + 16];
     char ch[ROOM_NAME_MAX + 16], hist[24];
-    int mn = cl_room_key(meta, sizeof meta, cr->key, 'm');
-    int sn = cl_room_key(stream, sizeof stream, cr->key, 's');
-    int cn = cl_room_key(ch, sizeof ch, cr->key, 'c');
-    int hn = snprintf(hist, sizeof hist, "%" PRId64, cl->history);
-    const char *argv[] = {meta, stream, o->data, hist, ch};
-    size_t lens[] = {(size_t)mn, (size_t)sn, o->len, (size_t)hn, (size_t)cn};
-    struct room_ref *f = cl_room_ref(cl, cr, o->seq);
-    if (f && cl_eval(cl->link, CL_PUBLISH, on_published, f, 2, 5, argv,
-                     lens) == 0)
-        o->sent = true;
-    else
+    const char *argv[2 + 2 + CL_BATCH_MAX];
+    size_t lens[2 + 2 + CL_BATCH_MAX];
+    lens[0] = (size_t)cl_room_key(meta, sizeof meta, cr->key, 'm');
+    lens[1] = (size_t)cl_room_key(stream, sizeof stream, cr->key, 's');
+    lens[3] = (size_t)cl_room_key(ch, sizeof ch, cr->key, 'c');
+    lens[2] = (size_t)snprintf(hist, sizeof hist, "%" PRId64, cl->history);
+    argv[0] = meta, argv[1] = stream, argv[2] = hist, argv[3] = ch;
+    struct cl_out *batch[CL_BATCH_MAX];
+    unsigned n = 0;
+    for (; o && n < CL_BATCH_MAX; o = o->next)
+        if (!o->sent) {
+            batch[n] = o;
+            argv[4 + n] = o->data;
+            lens[4 + n] = o->len;
+            n++;
+        }
+    if (!n)
+        return NULL;
+    struct room_ref *f = cl_room_ref(cl, cr, batch[0]->seq);
+    if (!f)
+        return NULL;
+    f->last = batch[n - 1]->seq;
+    f->count = n;
+    if (cl_eval(cl->link, CL_PUBLISH, on_published, f, 2, (int)(4 + n),
+                argv, lens) < 0) {
         free(f);
+        return NULL; /* down: the resync sends them */
+    }
+    for (unsigned i = 0; i < n; i++)
+        batch[i]->sent = true;
+    return o;
 }
 
 void cl_room_flush(struct room_cluster *cl, struct cl_room *cr)
 {
-    for (struct cl_out *o = cr->out; o; o = o->next)
-        if (!o->sent)
-            send_out(cl, cr, o);
+    struct cl_out *o = cr->out;
+    while (o)
+        o = send_batch(cl, cr, o);
+}
+
+void cl_rooms_flush_timer(struct pc_timer *t)
+{
+    cl_rooms_flush(t->data);
+}
+
+void cl_rooms_flush_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)revents;
+    ev_prepare_stop(loop, w);
+    cl_rooms_flush(w->data);
+}
+
+void cl_rooms_flush(struct room_cluster *cl)
+{
+    while (cl->flush_list) {
+        struct cl_room *cr = cl->flush_list;
+        cl->flush_list = cr->flush_next;
+        cr->flush_queued = false;
+        if (cr->sub == SUB_LIVE && cr->synced)
+            cl_room_flush(cl, cr);
+    }
+}
+
+/* cr has a line to send: it goes with the room's others at the end of
+ * this loop pass, or after batch_delay. */
+static void queue_flush(struct room_cluster *cl, struct cl_room *cr)
+{
+    if (cr->flush_queued)
+        return;
+    cr->flush_queued = true;
+    bool first = !cl->flush_list; /* else the flush is on its way */
+    cr->flush_next = cl->flush_list; /* rooms in any order: each its own */
+    cl->flush_list = cr;
+    if (first && cl->batch_delay > 0)
+        pc_timer_start(cl->core->w, &cl->batch, cl->batch_delay);
+    else if (first)
+        ev_prepare_start(pc_worker_loop(cl->core->w), &cl->batch_now);
 }
 
 bool cl_room_publish(struct room_cluster *cl, struct room_home *r,
@@ -406,7 +476,7 @@ bool cl_room_publish(struct room_cluster *cl, struct room_home *r,
     cr->nout++;
     cl->held++;
     if (cr->sub == SUB_LIVE && cr->synced)
-        send_out(cl, cr, o);
+        queue_flush(cl, cr);
     else
         cl->stats.lines_held++;
     subscribe_one(cl, cr); /* a room with no members here still needs it */

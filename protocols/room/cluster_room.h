@@ -56,6 +56,10 @@ struct cl_room {
     struct cl_out *out, *out_tail;
     unsigned nout;
     struct cl_join *joins;  /* joins waiting for the subscription */
+    /* Lines not yet sent wait for the worker's batch timer (cl->batch):
+     * the rooms with such lines, linked. */
+    struct cl_room *flush_next;
+    bool flush_queued;
     /* Lines delivered lately, by origin: one sent again after a Redis
      * that lost it came back is not shown twice. */
     uint64_t recent[CL_RECENT];
@@ -66,7 +70,9 @@ struct cl_room {
 struct room_ref {
     struct room_cluster *cl;
     char key[ROOM_NAME_MAX + 1];
-    uint64_t n; /* the XRANGE's last offset, the line's serial */
+    uint64_t n;     /* the XRANGE's last offset, a batch's first serial */
+    uint64_t last;  /* a batch's last serial */
+    unsigned count; /* the lines of a batch */
 };
 
 /* cluster_room.c */
@@ -78,7 +84,8 @@ bool cl_is_line(enum room_event_kind k);
 /* The line o of cr left this home for good: it is freed. */
 void cl_room_out_remove(struct room_cluster *cl, struct cl_room *cr,
                         struct cl_out *o);
-/* Sends cr's lines not yet sent on this link, in order. */
+/* Sends cr's lines not yet sent on this link, in order, CL_BATCH_MAX to
+ * a CL_PUBLISH. */
 void cl_room_flush(struct room_cluster *cl, struct cl_room *cr);
 /* Lets the joins that waited for cr's subscription in (at once, without
  * the subscription, when the link is down). */

@@ -337,8 +337,10 @@ static void on_join(struct room_core *core, struct room_msg *m)
     room_send(core, m->worker, ack);
     room_fanout(core, r, m, ROOM_EV_JOIN, NULL, NULL, 0, 0);
     if (m->flag) { /* the topic and members, after the JOIN */
-        struct room_msg *a = room_pack_members(core, r);
         memcpy(m->room, r->name, sizeof m->room);
+        if (core->cluster && cl_names(core->cluster, m, ROOM_ANS_JOIN))
+            return; /* with the other nodes' members, when Redis answers */
+        struct room_msg *a = room_pack_members(core, r);
         room_home_answer(core, m, ROOM_ANS_JOIN, a ? ROOM_OK : ROOM_NO_MEMORY, a);
     }
 }

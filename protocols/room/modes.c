@@ -189,7 +189,7 @@ void room_home_modes(struct room_core *core, struct room_msg *m)
     }
     memcpy(m->room, r->name, sizeof m->room);
     if (m->flag == MODES_NAMES && core->cluster &&
-        cl_names(core->cluster, m))
+        cl_names(core->cluster, m, ROOM_ANS_NAMES))
         return; /* with the other nodes' members, when Redis answers */
     struct room_msg *a = NULL;
     if (m->flag == MODES_NAMES) {

@@ -4,6 +4,7 @@ unique across nodes, private lines between nodes, and the [cluster]
 section's checks."""
 
 import os
+import socket
 import time
 import unittest
 
@@ -30,6 +31,22 @@ def ask_until(case, c, command, answer, timeout=5):
             return
         case.assertLess(time.time(), deadline, f"{command}: {c.lines[mark:]}")
         time.sleep(0.1)
+
+
+def publications(buf):
+    """(messages, lines) of a room's channel as a raw subscriber got it:
+    each message "FIRST EPOCH COUNT LEN,... PAYLOADS" holds COUNT lines
+    (a payload has 13 tabs before its text)."""
+    messages, lines = 0, 0
+    parts = buf.split(b"\r\n")
+    for i, p in enumerate(parts):  # *3 $7 message $N channel $N data
+        if p == b"message" and i + 4 < len(parts):
+            head = parts[i + 4].split(b" ")
+            if len(head) > 3 and head[0].isdigit() and \
+                    parts[i + 4].count(b"\t") >= 13:
+                messages += 1
+                lines += int(head[2])
+    return messages, lines
 
 
 class ClusterCase(unittest.TestCase):
@@ -134,6 +151,16 @@ class TestClusterOrder(ClusterCase):
         rooms = [l for l in z.lines if l.startswith("OK rooms")][-1]
         self.assertIn(" w(2)", rooms)
         self.assertIn(" w2(1)", rooms)
+        # The 353 right after a JOIN lists every node's members too.
+        d = Irc(c, "irc", "dan")
+        self.clients.append(d)
+        wait_line([d], {d: d.login()})
+        wait_line([d], {d: d.join("w")})
+        names = [l for l in d.lines if " 353 dan = #w :" in l]
+        self.assertEqual(len(names), 1, d.lines)
+        self.assertEqual(
+            sorted(n.lstrip("@+") for n in names[0].split(" :", 1)[1].split()),
+            ["ann", "bob", "dan"])
 
     def test_cluster_node_killed_frees_its_nicks_and_members_within_the_ttl(self):
         a, b = self.start_nodes(2, nick_ttl=2)
@@ -166,6 +193,44 @@ class TestClusterOrder(ClusterCase):
                 time.sleep(0.2)
         self.nodes.remove(b)
         b.__exit__(None, None, None)
+
+
+class TestClusterBatches(ClusterCase):
+    def test_cluster_lines_said_together_share_one_publish_in_one_order(self):
+        # batch_delay: a home sends a room's lines of 50 ms in one script
+        # call, published as one message; every member still gets every
+        # line once, in the one order.
+        nodes = self.start_nodes(2, extra="batch_delay = 0.05\n")
+        members, everyone = crowd(nodes, ["batch"], 4)
+        self.clients = everyone
+        sub = socket.create_connection(("127.0.0.1", self.redis.port))
+        self.addCleanup(sub.close)
+        sub.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$13\r\npcr:{batch}:c\r\n")
+        got = b""
+        while got.count(b"\r\n") < 6:  # the confirmation
+            got += sub.recv(4096)
+        # A malformed message on the room's channel is dropped whole by
+        # every node, nothing else lost (its offsets come again as lines).
+        for bad in ("1 e 2 3,x abc", "1 e 99 3 abc", "x e 1 3 abc",
+                    "1 e 1 -3 abc", "1 e 1 4 abc", "1 e 0  "):
+            self.assertEqual(self.redis.command(
+                "PUBLISH", "pcr:{batch}:c", bad), ":3")  # 2 nodes and us
+        sent = {"batch": []}
+        for n in range(LINES):  # every member, two of each node's faces
+            for c in everyone:
+                c.say(f"L {c.nick} {n}")
+                sent["batch"].append((c.nick, n))
+        pump(everyone, all_delivered(members, LINES), timeout=30,
+             what="every line at every member")
+        check_rooms(members, sent)
+        # What went through Redis: fewer messages than lines (the joins'
+        # events, sent 50 ms late too, may be among them).
+        sub.settimeout(2 * SLOW)
+        messages, lines = publications(got)
+        while lines < len(everyone) * LINES:
+            got += sub.recv(1 << 16)
+            messages, lines = publications(got)
+        self.assertLessEqual(messages, lines // 4)
 
 
 class TestClusterUnixSocket(ClusterCase):
@@ -206,8 +271,10 @@ class TestClusterConfig(unittest.TestCase):
         self.assertIn("no TLS", r.stderr)
         r = self.check("[cluster]\nredis = unix:/x\nbogus = 1")
         self.assertIn("[cluster] bogus: unknown key", r.stderr)
+        r = self.check("[cluster]\nredis = unix:/x\nbatch_delay = 1")
+        self.assertIn(":3: [cluster] batch_delay: 1 is out of range", r.stderr)
         r = self.check("[cluster]\nredis = unix:/run/redis.sock\n"
-                       "history = 50\nnick_ttl = 10")
+                       "history = 50\nnick_ttl = 10\nbatch_delay = 0.5ms")
         self.assertEqual(r.returncode, 0, r.stderr)
 
 

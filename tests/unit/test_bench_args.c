@@ -29,8 +29,8 @@ static void test_args_echo_defaults(void **state)
 {
     assert_int_equal(PARSE("echo"), PCB_ARGS_RUN);
     assert_int_equal(cfg.mode, PCB_ECHO);
-    assert_string_equal(cfg.host, "127.0.0.1");
-    assert_string_equal(cfg.port, "7007");
+    assert_string_equal(cfg.addr[0].host, "127.0.0.1");
+    assert_string_equal(cfg.addr[0].port, "7007");
     assert_int_equal(cfg.connections, 100);
     assert_int_equal(cfg.threads, 1);
     assert_int_equal(cfg.size, 64);
@@ -72,15 +72,15 @@ static void test_args_mode_defaults_differ(void **state)
     assert_int_equal(cfg.connections, 1000);
     assert_int_equal(cfg.size, 0);
     assert_int_equal(PARSE("chat"), PCB_ARGS_RUN);
-    assert_string_equal(cfg.port, "7008");
+    assert_string_equal(cfg.addr[0].port, "7008");
     assert_int_equal(cfg.connections, 100);
     assert_int_equal(PARSE("chat", "--target", "redis"), PCB_ARGS_RUN);
-    assert_string_equal(cfg.port, "6379");
+    assert_string_equal(cfg.addr[0].port, "6379");
     assert_int_equal(PARSE("chat", "--target", "nats", "-a", "[::1]:4333"),
                      PCB_ARGS_RUN);
     assert_int_equal(cfg.target, PCB_TARGET_NATS);
-    assert_string_equal(cfg.host, "::1");
-    assert_string_equal(cfg.port, "4333");
+    assert_string_equal(cfg.addr[0].host, "::1");
+    assert_string_equal(cfg.addr[0].port, "4333");
 }
 
 static void test_args_chat_rooms_members_senders(void **state)
@@ -115,14 +115,14 @@ static void test_args_chat_speaks_irc(void **state)
     assert_int_equal(PARSE("chat", "--target", "irc"), PCB_ARGS_RUN);
     assert_int_equal(cfg.target, PCB_TARGET_IRC);
     assert_string_equal(pcb_target_name(cfg.target), "irc");
-    assert_string_equal(cfg.port, "6667");
+    assert_string_equal(cfg.addr[0].port, "6667");
     /* IRC servers take connections behind short backlogs */
     assert_int_equal(cfg.connect_concurrency, 8);
     assert_int_equal(PARSE("chat", "--target", "irc", "--connect-concurrency",
                            "64", "-a", ":7000"),
                      PCB_ARGS_RUN);
     assert_int_equal(cfg.connect_concurrency, 64);
-    assert_string_equal(cfg.port, "7000");
+    assert_string_equal(cfg.addr[0].port, "7000");
     assert_int_equal(PARSE("chat"), PCB_ARGS_RUN);
     assert_int_equal(cfg.connect_concurrency, 256);
     /* a relayed line, prefix and all, stays within 512 bytes */
@@ -150,7 +150,7 @@ static void test_args_ws_targets_ports_and_rooms(void **state)
     /* "percore" means its web face, whose JSON this mode speaks */
     assert_int_equal(cfg.target, PCB_TARGET_WEB);
     assert_string_equal(pcb_target_name(cfg.target), "web");
-    assert_string_equal(cfg.port, "8080");
+    assert_string_equal(cfg.addr[0].port, "8080");
     assert_int_equal(cfg.connections, 1000);
     assert_int_equal(cfg.size, 64);
     assert_int_equal(cfg.pipeline, 32);
@@ -158,7 +158,7 @@ static void test_args_ws_targets_ports_and_rooms(void **state)
                            "-r", "100"),
                      PCB_ARGS_RUN);
     assert_int_equal(cfg.target, PCB_TARGET_BROADCAST);
-    assert_string_equal(cfg.port, "9001");
+    assert_string_equal(cfg.addr[0].port, "9001");
     assert_true(cfg.rate == 100);
     /* both echo a sender's own line: every member counts */
     assert_true(pcb_target_self_echo(PCB_TARGET_BROADCAST));
@@ -259,6 +259,28 @@ static void test_args_reject_conflicts_and_nonsense(void **state)
     assert_int_equal(parse((char *[]){"percore-bench", NULL}, 1), -EINVAL);
     assert_int_equal(PARSE("echo", "-a", "localhost"), -EINVAL);
     assert_int_equal(PARSE("echo", "-a", "::1:80"), -EINVAL);
+}
+
+static void test_args_several_servers_and_server_pids(void **state)
+{
+    assert_int_equal(PARSE("chat", "-a", "127.0.0.1:7100", "-a", "[::1]:7200",
+                           "--server-pid", "11", "--server-pid", "12",
+                           "--server-pid", "13"),
+                     PCB_ARGS_RUN);
+    assert_int_equal(cfg.naddrs, 2); /* the first replaced the default */
+    assert_string_equal(cfg.addr[0].port, "7100");
+    assert_string_equal(cfg.addr[1].host, "::1");
+    assert_string_equal(cfg.addr[1].port, "7200");
+    assert_int_equal(cfg.npids, 3);
+    assert_int_equal(cfg.server_pid[2], 13);
+    assert_int_equal(PARSE("chat"), PCB_ARGS_RUN);
+    assert_int_equal(cfg.naddrs, 1);
+    assert_int_equal(cfg.npids, 0);
+    assert_int_equal(PARSE("echo", "-a", ":1", "-a", ":2", "-a", ":3", "-a",
+                           ":4", "-a", ":5", "-a", ":6", "-a", ":7", "-a",
+                           ":8", "-a", ":9"),
+                     -EINVAL);
+    assert_non_null(strstr(err, "at most 8 servers"));
 }
 
 static void test_args_threads_never_exceed_connections(void **state)
@@ -466,6 +488,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_args_echo_defaults),
+        cmocka_unit_test(test_args_several_servers_and_server_pids),
         cmocka_unit_test(test_args_options_before_and_after_the_mode),
         cmocka_unit_test(test_args_open_loop_rate_takes_suffixes),
         cmocka_unit_test(test_args_mode_defaults_differ),
