@@ -174,7 +174,6 @@ def case_irc(suite):
 
 def _median(rows, kind, value):
     """{server: the row of `kind` with the median `value`}, rounds noted."""
-    import page
     by = {}
     for x in rows:
         if x["kind"] == kind:

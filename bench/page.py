@@ -292,7 +292,7 @@ def section_echo(rows, plotted):
 def section_efficiency(res):
     rows = res["cases"]["efficiency"]
     eff = efficiency_summary(rows)
-    out = [f"## Echo efficiency: server CPU per message at a fixed load\n",
+    out = ["## Echo efficiency: server CPU per message at a fixed load\n",
            f"Open loop: {num(res['rate'])} messages/s offered over 100 "
            "connections whatever the server does, latency measured from "
            "each message's intended send time (no coordinated omission). "

@@ -2,8 +2,6 @@
 table, from bench/run's web case (bench/webbench.py). Called by
 bench/page.py; kept apart so that page.py stays one job per file."""
 
-import statistics
-
 import page
 
 TARGET_WS_VS_NODE = 5.0       # deliveries per server CPU-second

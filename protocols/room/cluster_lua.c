@@ -44,15 +44,21 @@ const char *const cl_script_source[CL_SCRIPTS] = {
     [CL_META] = EPOCH
     "local o = tonumber(redis.call('HGET', KEYS[1], 'o') or '0')\n"
     "return {o, e}\n",
-    /* KEYS nick; ARGV value ttl_ms. SET NX PX, or a refresh of our own. */
+    /* KEYS nick [old]; ARGV value ttl_ms. SET NX PX, or a refresh of our
+     * own. A rename names the old nick too: it is freed in the same step
+     * (if still ours), so it is free on every node before the renamed
+     * user is told, not some time after. */
     [CL_CLAIM] =
     "local v = redis.call('GET', KEYS[1])\n"
-    "if v == ARGV[1] then\n"
+    "if v and v ~= ARGV[1] then return 0 end\n"
+    "if v then\n"
     "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-    "  return 1\n"
+    "else\n"
+    "  redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])\n"
     "end\n"
-    "if v then return 0 end\n"
-    "redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])\n"
+    "if KEYS[2] and redis.call('GET', KEYS[2]) == ARGV[1] then\n"
+    "  redis.call('DEL', KEYS[2])\n"
+    "end\n"
     "return 1\n",
     /* KEYS nick; ARGV value: frees a nick only if it is still ours. */
     [CL_RELEASE] =

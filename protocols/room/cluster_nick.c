@@ -76,20 +76,30 @@ static void on_claim(struct cl_link *l, const redisReply *r, void *arg)
     free(c);
 }
 
+/* old_key: the folded nick a rename leaves, freed with the claim; NULL
+ * for none. */
 static bool send_claim(struct room_cluster *cl, const char *key,
-                       unsigned worker, uint64_t id, struct room_msg *m)
+                       const char *old_key, unsigned worker, uint64_t id,
+                       struct room_msg *m)
 {
     struct claim *c = malloc(sizeof *c);
     if (!c)
         return false;
     *c = (struct claim){.cl = cl, .worker = worker, .id = id, .m = m};
     memcpy(c->key, key, sizeof c->key);
-    char k[ROOM_NICK_MAX + 8], v[160], t[24];
-    const char *argv[] = {k, v, t};
+    char k[ROOM_NICK_MAX + 8], old[ROOM_NICK_MAX + 8], v[160], t[24];
+    int nkeys = old_key ? 2 : 1;
+    const char *argv[] = {k, old, v, t};
     size_t lens[] = {(size_t)nick_key(k, sizeof k, key),
+                     old_key ? (size_t)nick_key(old, sizeof old, old_key) : 0,
                      (size_t)cl_nick_value(cl, v, sizeof v, worker, id),
                      (size_t)ttl_ms(cl, t, sizeof t)};
-    if (cl_eval(cl->link, CL_CLAIM, on_claim, c, 1, 3, argv, lens) < 0) {
+    if (!old_key) { /* no second key: the arguments follow the first */
+        argv[1] = v, argv[2] = t;
+        lens[1] = lens[2], lens[2] = lens[3];
+    }
+    if (cl_eval(cl->link, CL_CLAIM, on_claim, c, nkeys, nkeys + 2, argv,
+                lens) < 0) {
         free(c);
         return false;
     }
@@ -105,7 +115,10 @@ bool cl_nick_claim(struct room_cluster *cl, const struct room_msg *m,
     if (!copy)
         return false;
     memcpy(copy, m, size);
-    if (send_claim(cl, key, m->worker, m->id, copy))
+    char old[ROOM_NICK_MAX + 1];
+    room_fold(old, m->nick, sizeof old); /* the claimer's nick now */
+    bool renames = old[0] && strcmp(old, key) != 0;
+    if (send_claim(cl, key, renames ? old : NULL, m->worker, m->id, copy))
         return true;
     free(copy);
     return false;
@@ -127,7 +140,7 @@ void cl_nicks_refresh(struct room_cluster *cl)
     const struct room_map *nicks = &cl->core->nicks;
     for (size_t i = 0; i < nicks->cap; i++) {
         const struct room_nick *o = nicks->slots[i].value;
-        if (o && !send_claim(cl, o->key, o->worker, o->user, NULL))
+        if (o && !send_claim(cl, o->key, NULL, o->worker, o->user, NULL))
             return; /* down: the next link up refreshes them all */
     }
 }
