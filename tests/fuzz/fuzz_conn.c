@@ -34,8 +34,7 @@ double fuzz_now(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-void fuzz_server_start(const char *target,
-                       const struct pc_config_overrides *ov)
+void fuzz_server_start(const char *target, const struct pc_config_overrides *ov)
 {
     pc_log_init();
     signal(SIGPIPE, SIG_IGN);

@@ -55,7 +55,7 @@ double fuzz_now(void);
 /* One client; a target embeds it first in its own client and gets its
  * bytes through take, which checks them (the cast back is the target's). */
 struct fuzz_client {
-    int fd; /* -1 once reset */
+    int fd;            /* -1 once reset */
     bool write_closed; /* by us, or the server went away */
     bool reset;        /* we reset it: its output is not checked */
     bool eof;

@@ -11,6 +11,7 @@
  * is irc; bit 2: B exists). Then the records of fuzz_conn.h (server,
  * clients and record loop shared with fuzz_web_input), operations 0-3
  * all plain writes (fuzz_raw_write).
+ *
  * At the end the clients read until the server is quiet for 1 ms, then
  * every client still open half-closes and reads to the end.
  *

@@ -1,26 +1,36 @@
-"""Soak: one percored (2 workers; echo, chat, irc and metrics listeners;
-flood control off) holds 15,000 connections for SOAK_SECONDS (default 120)
-under churn, then must give back what they took.
+"""Soak: one percored (2 workers; echo, TLS echo, chat, irc, two web and
+metrics listeners; flood control off) holds 15,000 connections for
+SOAK_SECONDS (default 120) under churn, then must give back what they
+took.
 
-The connections: 14,600 mostly idle echo connections (Echo, here) that now
-and then send a random payload (1 byte to 256 KiB) and check every byte
-comes back in order, and 400 chat and IRC members over 20 rooms, half of
-them staying the whole run, half coming and going (soak.py, with the
-selector loop and the socket plumbing both kinds share). Echo connections
-and churning members leave at random, by every way there is (a close, a
-half close, a close with unread input, a reset; members also QUIT and
-PART) and others take their place; the test keeps 15,000 open. Everything
-random comes from per-slot RNGs seeded by SOAK_SEED, so a run's sequence
-of payloads, lines, rooms and leavings is reproducible (their timing is
-not).
+The connections (soak_streams.py, soak.py, soak_ws.py; the selector loop
+and socket plumbing they share in soak.py):
+- 13,820 mostly idle echo connections that now and then send a random
+  payload (1 byte to 256 KiB) and check every byte comes back in order;
+- 300 TLS echo connections doing the same over TLS 1.3 (a test
+  certificate they verify), living about 30 s each, so that there are
+  full and resumed handshakes all the time (about half the reconnects
+  offer the last session);
+- 400 HTTP keep-alive clients of the web face: the built-in chat page on
+  `web`, files 0 B to 1 MiB from a `root` on `files`, pipelined and
+  conditional (ETag, 304) GETs, every response checked whole;
+- 480 chat, IRC and WebSocket members over 20 rooms, 4 per room and face
+  staying the whole run, 4 per room and face coming and going.
+Connections and churning members leave at random, by every way there is
+(a close, a half close, a close with unread input, a reset; TLS also by
+close_notify; members also QUIT/quit and PART/part) and others take their
+place; the test keeps 15,000 open. Everything random comes from per-slot
+RNGs seeded by SOAK_SEED, so a run's sequence of payloads, requests,
+lines, rooms and leavings is reproducible (their timing is not).
 
-What must hold (checked as each byte and line arrives, in Echo here and
-in soak.py; the views once a round is over, in Soak; the rest at the end,
+What must hold (checked as each byte and line arrives, in the streams and
+members; the views once a round is over, in Soak; the rest at the end,
 in SoakTest):
-- every echoed byte, in order; a half-closed echo connection gets all it
-  sent before the server's FIN;
+- every echoed byte, in order, clear or TLS; a half-closed echo
+  connection gets all it sent before the server's FIN; every HTTP
+  response its status and every byte of its file;
 - every member's view of a room (what it received between its join and
-  its leaving: lines, joins, parts, quits, of both faces) holds each
+  its leaving: lines, joins, parts, quits, of all three faces) holds each
   sender's lines in increasing order without gaps, with the right text;
   the views of the members that stayed the whole run are suffixes of one
   another (one order, nothing missed), and the view of every member that
@@ -29,7 +39,8 @@ in SoakTest):
   left by QUIT, PART or a half close, at least those a member saw of its
   own before it reset, and its leaving as a part or a quit;
 - no connection is closed by the server unasked, no limit or idle timeout
-  fires, percored logs no warning or error;
+  fires, no TLS handshake fails, percored logs no warning or error; each
+  face verified something, some TLS handshakes resumed, some GETs got 304;
 - afterwards, with every client gone: metrics count no connection but
   the scrape itself, percored holds as many fds as when it started, its
   RSS is within 10% of what it was before the soak, and it stops cleanly
