@@ -1,6 +1,6 @@
 """bench/run's irc case and the ngircd it runs: one 1,000-member channel
 on ngircd (Debian's IRC server), percored's irc face and percored's chat
-face, one worker each. Also used by bench/tests/test_bench.py.
+face, one worker each. Also used by bench/tests/test_bench_chat.py.
 
 ngircd is configured not to slow the benchmark down: no DNS or IDENT
 look-ups per connection, no connection or channel limits, no flood penalty
@@ -193,6 +193,7 @@ def _median(rows, kind, value):
 
 def section(rows):
     import page
+    import page_chat
 
     def cost(r):
         c = page.server(r, "cpu_s")
@@ -219,12 +220,12 @@ def section(rows):
            f"read never reach.\n"]
     if sat:
         out.append("### Saturation\n")
-        out.append(page.table(page.CHAT_HEAD, [page.chat_row(x)
-                                               for x in sat.values()]))
+        out.append(page.table(page_chat.CHAT_HEAD, [page_chat.chat_row(x)
+                                                    for x in sat.values()]))
     if light:
         out.append(f"### {RATE} lines/s\n")
-        out.append(page.table(page.CHAT_HEAD, [page.chat_row(x)
-                                               for x in light.values()]))
+        out.append(page.table(page_chat.CHAT_HEAD, [page_chat.chat_row(x)
+                                                    for x in light.values()]))
     names = list(dict.fromkeys(x["server"] for x in rows))
     base = sat.get("ngircd"), light.get("ngircd")
     cells = []

@@ -31,12 +31,12 @@ is recorded too, to show it does nothing meanwhile.
 """
 
 import os
-import shutil
 import subprocess
 import tempfile
-import time
 
-NGINX = "/usr/sbin/nginx"
+import peers  # nginx, its worker, a process's CPU time
+from peers import NGINX
+
 STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 CONCURRENCY = 32  # handshakes in progress at once
 ECHO_CONNECTIONS = 100
@@ -68,18 +68,7 @@ def make_certs(directory):
     return out
 
 
-NGINX_CONF = """\
-# Written by percore's bench/tlsbench.py for one benchmark run.
-load_module {module};
-daemon off;
-master_process on;
-worker_processes 1;
-worker_rlimit_nofile 8192;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{
-    worker_connections 4096;
-}}
+NGINX_STREAM = """\
 stream {{
     ssl_certificate {cert};
     ssl_certificate_key {key};
@@ -101,19 +90,11 @@ def nginx_conf(directory, port, cert, key, upstream=None, tls=True):
     to the echo server on `upstream`. Returns its path."""
     content = (f"proxy_pass 127.0.0.1:{upstream};" if upstream
                else 'return "";')
-    path = os.path.join(directory, "nginx.conf")
-    with open(path, "w") as f:
-        f.write(NGINX_CONF.format(module=STREAM_MODULE, dir=directory,
-                                  cert=cert, key=key, port=port,
-                                  ssl=" ssl" if tls else "",
-                                  content=content))
-    return path
-
-
-def nginx_argv(directory, conf):
-    # -e: the error log before the config is read (else /var/log/nginx).
-    return [NGINX, "-p", directory, "-c", conf,
-            "-e", os.path.join(directory, "error.log")]
+    return peers.nginx_conf(
+        directory, "tlsbench.py",
+        NGINX_STREAM.format(cert=cert, key=key, port=port,
+                            ssl=" ssl" if tls else "", content=content),
+        modules=(STREAM_MODULE,))
 
 
 def have_nginx():
@@ -127,52 +108,6 @@ def have_nginx():
     if "--with-stream_ssl_module" not in v.stderr:
         return "this nginx has no stream_ssl_module"
     return None
-
-
-def cpu_s(pid):
-    """utime + stime of a process, seconds, or None."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
-
-
-def worker_pid(master, alive=lambda: True, timeout=10):
-    """The PID of nginx's one worker, once the master has forked it."""
-    deadline = time.time() + timeout
-    while not children(master):
-        if time.time() > deadline or not alive():
-            raise RuntimeError("nginx started no worker")
-        time.sleep(0.02)
-    return children(master)[0]
-
-
-class Worker:
-    """A started nginx seen through its one worker: what Suite.run_bench
-    needs (port, pid, alive, output) with the worker's PID."""
-
-    def __init__(self, srv):
-        self.srv, self.port = srv, srv.port
-        try:
-            self.pid = worker_pid(srv.pid, srv.alive)
-        except RuntimeError as e:
-            raise RuntimeError(f"{e}:\n{srv.output()}")
-
-    def alive(self):
-        return self.srv.alive()
-
-    def output(self):
-        return self.srv.output()
 
 
 NO_TLS = "percored has no TLS yet"
@@ -197,15 +132,11 @@ def percored_has_tls(percored, cert, key):
 
 # ---- the case ----------------------------------------------------------------
 
-class Case:
+class Case(peers.Case):
     def __init__(self, suite):
-        self.s = suite
-        self.o = suite.o
-        # With the suite's --duration (10 s): about four minutes in all.
-        self.d = suite.d
-        self.rounds = 1 if self.o.quick else 2
+        # self.d, the suite's --duration (10 s): about four minutes in all.
+        super().__init__(suite, "pcb-tls-")
         self.rate = self.o.tls_rate
-        self.dir = tempfile.mkdtemp(prefix="pcb-tls-")
         self.certs = make_certs(self.dir)
         self.nginx_missing = have_nginx()
         if self.nginx_missing and not self.o.no_install:
@@ -231,19 +162,18 @@ class Case:
         ngdir = tempfile.mkdtemp(prefix="nginx-", dir=self.dir)
 
         def argv(port):
-            return nginx_argv(ngdir, conf_of(port, ngdir))
-        try:
-            srv = self.s.start(name, argv)
-        except RuntimeError as e:
-            return {"error": str(e)[-300:]}
+            return peers.nginx_argv(ngdir, conf_of(port, ngdir))
+        srv, failed = peers.start(self.s, name, argv)
+        if failed:
+            return failed
         with srv:
             try:
-                w = Worker(srv)
+                w = peers.Worker(srv)
             except RuntimeError as e:
                 return {"error": str(e)[-300:]}
-            m0 = cpu_s(srv.pid)
+            m0 = peers.cpu_s(srv.pid)
             r = self.s.run_bench(bench_args[0], w, *bench_args[1:])
-            m1 = cpu_s(srv.pid)
+            m1 = peers.cpu_s(srv.pid)
             if m0 is not None and m1 is not None:
                 r["nginx_master_cpu_s"] = round(m1 - m0, 3)
         return r
@@ -276,10 +206,9 @@ class Case:
     def run_percored(self, argv_of, mode, args, tls=True):
         if tls and self.percored_missing:
             return {"error": NO_TLS}
-        try:
-            srv = self.s.start("percored", argv_of)
-        except RuntimeError as e:
-            return {"error": str(e)[-300:]}
+        srv, failed = peers.start(self.s, "percored", argv_of)
+        if failed:
+            return failed
         with srv:
             return self.s.run_bench(mode, srv, *args)
 
@@ -314,20 +243,15 @@ class Case:
         return rows
 
     def nginx_echo(self, cert, key, tls, args):
-        try:
-            up = self.s.start("epoll upstream", lambda p: [self.s.epoll,
-                                                           str(p)])
-        except RuntimeError as e:
-            return {"error": str(e)[-300:]}
+        up, failed = peers.start(self.s, "epoll upstream",
+                                 lambda p: [self.s.epoll, str(p)])
+        if failed:
+            return failed
         with up:
             return self.run_nginx(
                 "nginx", lambda p, d: nginx_conf(d, p, cert, key,
                                                  upstream=up.port, tls=tls),
                 ["echo", *args, *(["--tls"] if tls else [])])
-
-    def remove(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
-
 
 def case_tls(suite):
     case = Case(suite)

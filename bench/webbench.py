@@ -1,6 +1,6 @@
 """bench/run's web case: percored's web face against the usual peers, one
 worker each on the server CPU (issue 13). Also used by
-bench/tests/test_bench.py.
+bench/tests/test_bench_chat.py and test_bench_web.py.
 
 - WebSocket fan-out: one room of --members (1,000) members, 4 of them
   sending, `percore-bench ws` (bench/ws.c: chat mode's measurements over
@@ -33,7 +33,7 @@ import subprocess
 import tempfile
 import time
 
-import tlsbench  # nginx's worker PID, a process's CPU time
+import peers  # nginx, its worker, a process's CPU time
 
 BASELINES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                          "baselines")
@@ -49,17 +49,7 @@ PERF_SECONDS = 4
 # a shared machine shows as such, not as the web face's.
 CHAT_FACE = "percored chat face"
 
-NGINX_CONF = """\
-# Written by percore's bench/webbench.py for one benchmark run.
-daemon off;
-master_process on;
-worker_processes 1;
-worker_rlimit_nofile 8192;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{
-    worker_connections 4096;
-}}
+NGINX_HTTP = """\
 http {{
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
@@ -158,14 +148,10 @@ def parse_wrk(out):
             "non_2xx": int(non2xx.group(1)) if non2xx else 0}
 
 
-class Case:
+class Case(peers.Case):
     def __init__(self, suite):
-        self.s = suite
-        self.o = suite.o
-        self.d = suite.d
-        self.rounds = 1 if self.o.quick else 2
+        super().__init__(suite, "pcb-web-")
         self.members = self.o.members
-        self.dir = tempfile.mkdtemp(prefix="pcb-web-")
         # nginx's worker runs as nobody: the files must be readable
         # through mkdtemp's 0700 directory.
         os.chmod(self.dir, 0o755)
@@ -175,8 +161,8 @@ class Case:
             body = "<!doctype html><title>percore</title><p>"
             f.write(body + "x" * (FILE_SIZE - len(body) - 1) + "\n")
         self.node_missing = node_ready(suite)
-        self.nginx_missing = None if suite.need(tlsbench.NGINX, "nginx") \
-            else f"{tlsbench.NGINX} is missing (apt-get install nginx)"
+        self.nginx_missing = None if suite.need(peers.NGINX, "nginx") \
+            else f"{peers.NGINX} is missing (apt-get install nginx)"
         self.wrk_missing = None if suite.need("wrk", "wrk") \
             else "wrk is missing (apt-get install wrk)"
         self.have_perf = suite.need("perf", "linux-perf")
@@ -219,10 +205,8 @@ class Case:
         else:
             argv_of, target = self.node, "broadcast"
         self.s.say(f"web ws {kind} round {rnd}: {name}")
-        try:
-            srv = self.s.start(name, argv_of)
-        except RuntimeError as e:
-            row["result"] = {"error": str(e)[-300:]}
+        srv, row["result"] = peers.start(self.s, name, argv_of)
+        if srv is None:
             return row
         with srv:
             row["result"] = self.s.run_bench(mode, srv,
@@ -233,10 +217,9 @@ class Case:
 
     def nginx_argv(self, port):
         ngdir = tempfile.mkdtemp(prefix="nginx-", dir=self.dir)
-        conf = os.path.join(ngdir, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(dir=ngdir, port=port, root=self.root))
-        return tlsbench.nginx_argv(ngdir, conf)
+        conf = peers.nginx_conf(ngdir, "webbench.py", NGINX_HTTP.format(
+            port=port, root=self.root))
+        return peers.nginx_argv(ngdir, conf)
 
     def wrk_argv(self, port, seconds):
         """wrk on the client CPUs, one thread per CPU, as percore-bench."""
@@ -255,11 +238,11 @@ class Case:
         """Warm up, then one measured wrk run with the server's CPU time
         read around it."""
         self.wrk(port, self.s.warmup)
-        c0 = tlsbench.cpu_s(pid)
+        c0 = peers.cpu_s(pid)
         t0 = time.time()
         p, argv = self.wrk(port, self.d)
         wall = time.time() - t0
-        c1 = tlsbench.cpu_s(pid)
+        c1 = peers.cpu_s(pid)
         r = parse_wrk(p.stdout)
         if r is None:
             return {"error": (p.stderr or p.stdout)[-300:] or "wrk failed"}
@@ -283,23 +266,21 @@ class Case:
         self.s.say(f"web static round {rnd}: {name}")
         argv_of = self.percored(self.root) if name == "percored" \
             else self.nginx_argv
-        try:
-            srv = self.s.start(name, argv_of)
-        except RuntimeError as e:
-            row["result"] = {"error": str(e)[-300:]}
+        srv, row["result"] = peers.start(self.s, name, argv_of)
+        if srv is None:
             return row
         with srv:
             try:
-                pid = (tlsbench.worker_pid(srv.pid, srv.alive)
+                pid = (peers.worker_pid(srv.pid, srv.alive)
                        if name == "nginx" else srv.pid)
             except RuntimeError as e:
                 row["result"] = {"error": str(e)}
                 return row
-            m0 = tlsbench.cpu_s(srv.pid)
+            m0 = peers.cpu_s(srv.pid)
             row["result"] = self.measure_wrk(srv.port, pid, srv.alive)
             if name == "nginx" and m0 is not None:
                 row["result"]["nginx_master_cpu_s"] = round(
-                    (tlsbench.cpu_s(srv.pid) or m0) - m0, 3)
+                    (peers.cpu_s(srv.pid) or m0) - m0, 3)
         return row
 
     # -- profiles --
@@ -311,11 +292,10 @@ class Case:
         if what == "static" and self.wrk_missing:
             return self.wrk_missing
         self.s.say(f"web profile: percored, {what}")
-        try:
-            srv = self.s.start("percored", self.percored(
-                self.root if what == "static" else None))
-        except RuntimeError as e:
-            return str(e)[-300:]
+        srv, failed = peers.start(self.s, "percored", self.percored(
+            self.root if what == "static" else None))
+        if failed:
+            return failed["error"]
         secs = PERF_SECONDS
         with srv:
             if what == "static":
@@ -345,10 +325,6 @@ class Case:
                 except subprocess.TimeoutExpired:
                     load.kill()
                     load.wait()
-
-    def remove(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
-
 
 def case_web(suite):
     loadavg = open("/proc/loadavg").read().split()[:3]

@@ -345,7 +345,8 @@ static int interpret(struct pc_config *cfg, struct raw_list *raw, char *err,
         }
         struct pc_section *s = &l->section;
         s->listener = l->name;
-        s->service = li;
+        s->service = li; /* the first config's slots are its indexes */
+        l->slot = li;
         s->options = l->proto->options;
         for (s->count = 0; s->options && s->options[s->count].name;
              s->count++) {

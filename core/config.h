@@ -4,6 +4,7 @@
 #ifndef PC_CORE_CONFIG_H
 #define PC_CORE_CONFIG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +15,12 @@
 #define PC_ADDR_MAX 256
 #define PC_ERR_MAX 600
 #define PC_MAX_LISTENERS 32
+/* A listener keeps one slot (its index in every per-listener table: the
+ * sockets, each worker's services, the counters, pc_section_service) for
+ * as long as it exists, across reloads. A removed listener holds its slot
+ * until its last connection has closed, so there are more slots than
+ * listeners (core/reload_listeners.c refuses a reload that needs more). */
+#define PC_MAX_SLOTS 64
 #define PC_MAX_MODULE_OPTIONS 32
 
 enum pc_distribution { PC_DIST_REUSEPORT, PC_DIST_ACCEPTOR };
@@ -55,6 +62,11 @@ struct pc_section {
 
 struct pc_listener_config {
     char name[PC_NAME_MAX];
+    unsigned slot;              /* see PC_MAX_SLOTS; = section.service */
+    /* The config generation whose reload gave it the sockets it has (0:
+     * bound at start): a worker that sees its own generation here takes
+     * the listener's new socket from the reload mail. */
+    uint64_t sockets_generation;
     char listen[PC_ADDR_MAX];   /* "host:port", "[v6]:port", "unix:/path" */
     char protocol[PC_NAME_MAX];
     const struct pc_proto *proto;
@@ -83,6 +95,11 @@ struct pc_listener_config {
 
 struct pc_config {
     uint64_t generation;        /* 0 at start, then one more each reload */
+    /* Retired services (a listener a reload removed, still serving its
+     * open connections) that read their listener's settings here: the
+     * config is freed only once this is 0. Workers add and subtract
+     * (release); main reads (acquire). */
+    atomic_uint retained;
     char file[PC_ADDR_MAX];     /* "" when running on built-in defaults */
     int64_t workers;            /* 0 = one per usable CPU */
     int distribution;           /* default for listeners */

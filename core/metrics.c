@@ -153,20 +153,21 @@ static uint64_t load_at(const void *stats, size_t offset, unsigned i)
     return atomic_load_explicit(p, memory_order_relaxed);
 }
 
-uint64_t pc_metrics_listener_sum(const struct pc_server *srv, unsigned li,
+uint64_t pc_metrics_listener_sum(const struct pc_server *srv, unsigned slot,
                                  size_t offset, unsigned i)
 {
-    uint64_t sum = load_at(&srv->acceptor_stats[li], offset, i);
+    uint64_t sum = load_at(&srv->acceptor_stats[slot], offset, i);
     for (unsigned k = 0; k < srv->nworkers; k++)
-        sum += load_at(&srv->workers[k].svcs[li].stats, offset, i);
+        sum += load_at(&srv->workers[k].svcs[slot].stats, offset, i);
     return sum;
 }
 
 uint64_t pc_metrics_worker_sum(const struct pc_worker *w, size_t offset)
 {
-    uint64_t sum = 0;
-    for (unsigned li = 0; li < w->nsvcs; li++)
-        sum += load_at(&w->svcs[li].stats, offset, 0);
+    /* Free slots count 0; freed services left theirs in retired_stats. */
+    uint64_t sum = load_at(&w->retired_stats, offset, 0);
+    for (unsigned slot = 0; slot < PC_MAX_SLOTS; slot++)
+        sum += load_at(&w->svcs[slot].stats, offset, 0);
     return sum;
 }
 
@@ -252,8 +253,9 @@ static void put_listeners(struct pc_text *t, const struct pc_server *srv,
         struct pc_label l[2];
         listener_labels(l, &cfg->listeners[li]);
         pc_text_sample_u64(t, "percore_connections_open", l, 2,
-                           atomic_load_explicit(&srv->listener_connections[li],
-                                                memory_order_relaxed));
+                           atomic_load_explicit(
+                               &srv->listener_connections[cfg->listeners[li].slot],
+                               memory_order_relaxed));
     }
     for (size_t r = 0; r < COUNT(listener_rows); r++) {
         const struct stat_row *row = &listener_rows[r];
@@ -266,7 +268,8 @@ static void put_listeners(struct pc_text *t, const struct pc_server *srv,
                     l[2] = (struct pc_label){row->label, row->label_value(i)};
                 pc_text_sample_u64(
                     t, row->name, l, row->label ? 3 : 2,
-                    pc_metrics_listener_sum(srv, li, row->offset, i));
+                    pc_metrics_listener_sum(srv, cfg->listeners[li].slot,
+                                            row->offset, i));
             }
         }
     }
@@ -329,11 +332,12 @@ void pc_server_log_stats(struct pc_server *srv)
 {
     uint64_t accepted = 0, refused = 0, in = 0, out = 0, drops = 0, msgs = 0;
     for (unsigned li = 0; li < srv->cfg->nlisteners; li++) {
-        accepted += PC_LISTENER_SUM(srv, li, accepted);
-        refused += PC_LISTENER_SUM(srv, li, refused);
-        in += PC_LISTENER_SUM(srv, li, bytes_in);
-        out += PC_LISTENER_SUM(srv, li, bytes_out);
-        drops += PC_LISTENER_SUM(srv, li, fd_exhausted);
+        unsigned slot = srv->cfg->listeners[li].slot;
+        accepted += PC_LISTENER_SUM(srv, slot, accepted);
+        refused += PC_LISTENER_SUM(srv, slot, refused);
+        in += PC_LISTENER_SUM(srv, slot, bytes_in);
+        out += PC_LISTENER_SUM(srv, slot, bytes_out);
+        drops += PC_LISTENER_SUM(srv, slot, fd_exhausted);
     }
     for (unsigned i = 0; i < srv->nworkers; i++)
         msgs += PC_STAT_GET(&srv->workers[i], messages_in);

@@ -15,9 +15,10 @@ struct pc_server;
 struct pc_worker;
 struct pc_config;
 
-/* Listener li's counter at `offset` in struct pc_listener_stats (value
- * i of an array), summed over workers and the acceptor. Any thread. */
-uint64_t pc_metrics_listener_sum(const struct pc_server *srv, unsigned li,
+/* The counter at `offset` in struct pc_listener_stats (value i of an
+ * array) of the listener in `slot`, summed over workers and the acceptor.
+ * Any thread. */
+uint64_t pc_metrics_listener_sum(const struct pc_server *srv, unsigned slot,
                                  size_t offset, unsigned i);
 /* Worker w's counter at `offset`, summed over its listeners. */
 uint64_t pc_metrics_worker_sum(const struct pc_worker *w, size_t offset);

@@ -11,7 +11,7 @@
 struct pc_metric {
     struct pc_metric *next; /* the worker's list; fixed once published */
     const struct pc_metric_def *def;
-    int listener; /* service index, or -1 */
+    int listener; /* its listener's slot (pc_section_service), or -1 */
     unsigned nvalues;
     atomic_uint_fast64_t values[]; /* gauges: int64_t in two's complement */
 };
@@ -175,10 +175,18 @@ static void put_series(struct pc_text *t, const struct pc_config *cfg,
     const struct pc_metric_def *def = all[from]->def;
     struct pc_label l[3];
     unsigned nl = 0;
-    int li = all[from]->listener;
-    if (li >= 0 && (unsigned)li < cfg->nlisteners) {
-        l[nl++] = (struct pc_label){"listener", cfg->listeners[li].name};
-        l[nl++] = (struct pc_label){"protocol", cfg->listeners[li].protocol};
+    int slot = all[from]->listener;
+    if (slot >= 0) {
+        /* A removed listener's series go with it (its slot is in no
+         * listener of this config). */
+        const struct pc_listener_config *lc = NULL;
+        for (unsigned li = 0; li < cfg->nlisteners && !lc; li++)
+            if ((int)cfg->listeners[li].slot == slot)
+                lc = &cfg->listeners[li];
+        if (!lc)
+            return;
+        l[nl++] = (struct pc_label){"listener", lc->name};
+        l[nl++] = (struct pc_label){"protocol", lc->protocol};
     }
     for (unsigned i = 0; i < all[from]->nvalues; i++) {
         uint64_t sum = 0;

@@ -15,6 +15,7 @@
 #include "core/listener.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/reload_listeners.h"
 #include "core/systemd.h"
 #include "core/tls_context.h"
 #include "workers/acceptor.h"
@@ -34,7 +35,8 @@ static bool take(atomic_uint_fast64_t *n, int64_t limit)
     return true;
 }
 
-bool pc_server_admit(struct pc_server *srv, struct pc_worker *w, unsigned li)
+bool pc_server_admit(struct pc_server *srv, struct pc_worker *w,
+                     const struct pc_service *s)
 {
     const struct pc_config *cfg = w->cfg;
     if (cfg->max_connections_per_worker > 0 &&
@@ -43,18 +45,17 @@ bool pc_server_admit(struct pc_server *srv, struct pc_worker *w, unsigned li)
         return false;
     if (!take(&srv->connections, cfg->max_connections))
         return false;
-    if (!take(&srv->listener_connections[li],
-              cfg->listeners[li].max_connections)) {
+    if (!take(&srv->listener_connections[s->slot], s->cfg->max_connections)) {
         atomic_fetch_sub_explicit(&srv->connections, 1, memory_order_relaxed);
         return false;
     }
     return true;
 }
 
-void pc_server_release(struct pc_server *srv, unsigned li)
+void pc_server_release(struct pc_server *srv, unsigned slot)
 {
     atomic_fetch_sub_explicit(&srv->connections, 1, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&srv->listener_connections[li], 1,
+    atomic_fetch_sub_explicit(&srv->listener_connections[slot], 1,
                               memory_order_relaxed);
 }
 
@@ -76,8 +77,8 @@ static void raise_fd_limit(void)
 static void close_listeners(struct pc_server *srv, bool reuseport_too)
 {
     for (unsigned i = 0; i < srv->cfg->nlisteners; i++) {
-        struct pc_listener *l = &srv->listeners[i];
         const struct pc_listener_config *lc = &srv->cfg->listeners[i];
+        struct pc_listener *l = &srv->listeners[lc->slot];
         if (!l->nfds ||
             (lc->distribution == PC_DIST_REUSEPORT && !reuseport_too))
             continue;
@@ -90,6 +91,25 @@ static void close_listeners(struct pc_server *srv, bool reuseport_too)
             unlink(lc->listen + 5);
         l->nfds = 0;
     }
+    /* Every caller has stopped the acceptor (or never started it). */
+    pc_listeners_close_released(srv, true);
+}
+
+int pc_server_bind(const struct pc_server *srv,
+                   const struct pc_listener_config *lc, struct pc_listener *l,
+                   char *err, size_t errlen)
+{
+    struct pc_sockaddr addr;
+    int r = pc_listen_parse(lc->listen, &addr, err, errlen);
+    if (r == 0) {
+        bool rp = lc->distribution == PC_DIST_REUSEPORT;
+        unsigned count = rp ? srv->nworkers : 1;
+        r = pc_listen_open(&addr, lc->listen, count, rp, (int)lc->backlog,
+                           l->fds, l->bound, sizeof l->bound, err, errlen);
+        if (r == 0)
+            l->nfds = count;
+    }
+    return r;
 }
 
 /* Listeners named by a socket systemd passed (socket activation) use it;
@@ -99,20 +119,10 @@ static int bind_listeners(struct pc_server *srv, struct pc_activation *act)
     char err[PC_ERR_MAX];
     for (unsigned i = 0; i < srv->cfg->nlisteners; i++) {
         struct pc_listener_config *lc = &srv->cfg->listeners[i];
-        struct pc_listener *l = &srv->listeners[i];
+        struct pc_listener *l = &srv->listeners[lc->slot];
         if (pc_systemd_adopt(act, lc, l))
             continue;
-        struct pc_sockaddr addr;
-        int r = pc_listen_parse(lc->listen, &addr, err, sizeof err);
-        if (r == 0) {
-            bool rp = lc->distribution == PC_DIST_REUSEPORT;
-            unsigned count = rp ? srv->nworkers : 1;
-            r = pc_listen_open(&addr, lc->listen, count, rp, (int)lc->backlog,
-                               l->fds, l->bound, sizeof l->bound, err,
-                               sizeof err);
-            if (r == 0)
-                l->nfds = count;
-        }
+        int r = pc_server_bind(srv, lc, l, err, sizeof err);
         if (r < 0) {
             pc_log(PC_LOG_ERR, "listener %s (%s): %s", lc->name, lc->where,
                    err);
@@ -194,7 +204,7 @@ int pc_server_start(struct pc_server *srv, struct pc_config *cfg)
     pthread_cond_broadcast(&srv->start_cond);
     pthread_mutex_unlock(&srv->start_lock);
 
-    if (!failed && (r = pc_acceptor_start(srv, &srv->acceptor)) < 0)
+    if (!failed && (r = pc_acceptor_start(srv, false, &srv->acceptor)) < 0)
         failed = true;
     if (failed) {
         if (r < 0)
@@ -206,10 +216,12 @@ int pc_server_start(struct pc_server *srv, struct pc_config *cfg)
             pc_module_metrics_free(&srv->workers[i]);
         }
         /* Reuseport sockets of workers never created are still ours. */
-        for (unsigned i = 0; i < cfg->nlisteners; i++)
+        for (unsigned i = 0; i < cfg->nlisteners; i++) {
+            const struct pc_listener *l = &srv->listeners[cfg->listeners[i].slot];
             if (cfg->listeners[i].distribution == PC_DIST_REUSEPORT)
-                for (unsigned k = created; k < srv->listeners[i].nfds; k++)
-                    close(srv->listeners[i].fds[k]);
+                for (unsigned k = created; k < l->nfds; k++)
+                    close(l->fds[k]);
+        }
         free(srv->workers);
         srv->workers = NULL;
         close_listeners(srv, false);
@@ -219,7 +231,7 @@ int pc_server_start(struct pc_server *srv, struct pc_config *cfg)
     for (unsigned i = 0; i < cfg->nlisteners; i++) {
         const struct pc_listener_config *l = &cfg->listeners[i];
         pc_log(PC_LOG_NOTICE, "listening on %s (%s, %s, %s%s)",
-               srv->listeners[i].bound, l->name, l->protocol,
+               srv->listeners[l->slot].bound, l->name, l->protocol,
                l->distribution == PC_DIST_REUSEPORT ? "reuseport" : "acceptor",
                l->tls_ctx ? ", TLS" : "");
         tls |= l->tls_ctx != NULL;
@@ -289,7 +301,9 @@ void pc_server_stop(struct pc_server *srv)
     pc_server_broadcast_mail(srv, PC_MAIL_DRAIN, NULL);
 }
 
-/* What a reload cannot change, named so the operator knows to restart. */
+/* What a reload cannot change, named so the operator knows to restart.
+ * (Listeners, their distribution and the acceptor's balance change
+ * live: core/reload_listeners.h.) */
 static void report_restart_needed(const struct pc_config *old,
                                   const struct pc_config *new)
 {
@@ -297,9 +311,6 @@ static void report_restart_needed(const struct pc_config *old,
         pc_log(PC_LOG_WARN, "reload: 'workers' changed: needs a restart");
     if (strcmp(old->backend, new->backend) != 0)
         pc_log(PC_LOG_WARN, "reload: 'backend' changed: needs a restart");
-    if (old->distribution != new->distribution ||
-        old->balance != new->balance)
-        pc_log(PC_LOG_WARN, "reload: distribution changed: needs a restart");
     if (strcmp(old->modules, new->modules) != 0)
         pc_log(PC_LOG_WARN, "reload: 'modules' changed: needs a restart");
     if (pc_cluster_config_changed(old, new))
@@ -308,47 +319,12 @@ static void report_restart_needed(const struct pc_config *old,
         pc_log(PC_LOG_WARN, "reload: 'pid_file' changed: needs a restart");
 }
 
-/* Workers find a listener's settings by its index, so a reload needs the
- * same listeners with the same protocols in the same order. Their sockets
- * stay as they are: a changed address, backlog or distribution is logged
- * as needing a restart and keeps its running value in `b`. */
-static bool listeners_match(const struct pc_server *srv,
-                            struct pc_config *b)
-{
-    const struct pc_config *a = srv->cfg;
-    if (a->nlisteners != b->nlisteners)
-        return false;
-    for (unsigned i = 0; i < a->nlisteners; i++)
-        if (strcmp(a->listeners[i].name, b->listeners[i].name) != 0 ||
-            a->listeners[i].proto != b->listeners[i].proto)
-            return false;
-    for (unsigned i = 0; i < a->nlisteners; i++) {
-        const struct pc_listener_config *x = &a->listeners[i];
-        struct pc_listener_config *y = &b->listeners[i];
-        if (strcmp(x->listen, y->listen) != 0)
-            pc_log(PC_LOG_WARN, "reload: [listener %s] listen changed to "
-                   "%s: needs a restart; still on %s", x->name, y->listen,
-                   srv->listeners[i].bound);
-        if (x->backlog != y->backlog)
-            pc_log(PC_LOG_WARN, "reload: [listener %s] backlog changed: "
-                   "needs a restart", x->name);
-        /* A socket from systemd is always the acceptor's (systemd.h). */
-        if (x->distribution != y->distribution && !srv->listeners[i].inherited)
-            pc_log(PC_LOG_WARN, "reload: [listener %s] distribution "
-                   "changed: needs a restart", x->name);
-        memcpy(y->listen, x->listen, sizeof y->listen);
-        y->backlog = x->backlog;
-        y->distribution = x->distribution;
-    }
-    return true;
-}
-
-/* Frees the replaced configs no worker reads any more: those older than
- * the oldest generation a worker has taken (never the first: the
- * acceptor's). So reloads are unlimited. */
+/* Frees the replaced configs nothing reads any more: those older than the
+ * oldest generation a worker or the acceptor has taken, that no retired
+ * service retains. So reloads are unlimited. */
 static void free_old_configs(struct pc_server *srv)
 {
-    uint64_t seen = UINT64_MAX;
+    uint64_t seen = pc_acceptor_generation(srv->acceptor);
     for (unsigned i = 0; i < srv->nworkers; i++) {
         uint64_t g = atomic_load_explicit(&srv->workers[i].cfg_generation,
                                           memory_order_acquire);
@@ -358,7 +334,8 @@ static void free_old_configs(struct pc_server *srv)
     unsigned kept = 0;
     for (unsigned i = 0; i < srv->nold; i++) {
         struct pc_config *c = srv->old_cfgs[i];
-        if (c->generation != 0 && c->generation < seen) {
+        if (c->generation < seen &&
+            atomic_load_explicit(&c->retained, memory_order_acquire) == 0) {
             pc_config_free(c);
             free(c);
         } else {
@@ -382,6 +359,27 @@ static int keep_old_config(struct pc_server *srv, struct pc_config *old)
     return 0;
 }
 
+/* One reload mail per worker: the new config and its reuseport sockets
+ * there. Before the acceptor's update, so a worker has a new listener's
+ * service before the acceptor can hand it a connection. */
+static void send_reload(struct pc_server *srv, const struct pc_config *cfg)
+{
+    for (unsigned i = 0; i < srv->nworkers; i++) {
+        struct pc_mail *m = calloc(1, sizeof *m);
+        int *fds = pc_listeners_worker_fds(srv, cfg, i);
+        if (!m || !fds) {
+            pc_log(PC_LOG_ERR, "out of memory signalling the workers");
+            abort(); /* no worker left on another listener set */
+        }
+        m->kind = PC_MAIL_RELOAD;
+        m->cfg = cfg;
+        m->fds = fds;
+        pc_worker_send(&srv->workers[i], m);
+    }
+    if (srv->acceptor)
+        pc_acceptor_update(srv->acceptor, cfg, srv);
+}
+
 static void reload_config(struct pc_server *srv)
 {
     char err[PC_ERR_MAX];
@@ -398,34 +396,36 @@ static void reload_config(struct pc_server *srv)
         free(cfg);
         return;
     }
-    if (!listeners_match(srv, cfg)) {
-        pc_log(PC_LOG_ERR, "reload refused: listeners were added, removed, "
-               "renamed, reordered or given another protocol, which needs a "
-               "restart; keeping the running config");
+    report_restart_needed(srv->cfg, cfg);
+    /* Settings fixed at start keep their running values. */
+    cfg->workers = srv->cfg->workers;
+    memcpy(cfg->backend, srv->cfg->backend, sizeof cfg->backend);
+    cfg->generation = srv->cfg->generation + 1;
+    /* Every new socket is bound before anything changes. */
+    struct pc_listener_plan *plan;
+    if (pc_listeners_prepare(srv, cfg, &plan, err, sizeof err) < 0) {
+        pc_log(PC_LOG_ERR, "reload refused, keeping the running config and "
+               "listeners: %s", err);
         pc_config_free(cfg);
         free(cfg);
         return;
     }
-    report_restart_needed(srv->cfg, cfg);
-    /* Settings fixed at start keep their running values. */
-    cfg->workers = srv->cfg->workers;
-    cfg->distribution = srv->cfg->distribution;
-    cfg->balance = srv->cfg->balance;
-    memcpy(cfg->backend, srv->cfg->backend, sizeof cfg->backend);
     /* Workers may still read the old config until they take the new one
      * (free_old_configs, at a later reload, or at exit). */
     if (keep_old_config(srv, srv->cfg) < 0) {
         pc_log(PC_LOG_ERR, "reload refused: out of memory");
+        pc_listeners_abandon(srv, plan);
         pc_config_free(cfg);
         free(cfg);
         return;
     }
-    cfg->generation = srv->cfg->generation + 1;
+    pc_listeners_commit(srv, plan);
     srv->cfg = cfg;
     pc_log_set_level((enum pc_log_level)cfg->log_level);
-    pc_server_broadcast_mail(srv, PC_MAIL_RELOAD, cfg);
-    pc_log(PC_LOG_NOTICE, "reloaded %s: limits, timeouts, log level and TLS "
-           "certificates applied", srv->config_file ? srv->config_file : "settings");
+    send_reload(srv, cfg);
+    pc_log(PC_LOG_NOTICE, "reloaded %s: listeners, limits, timeouts, log "
+           "level and TLS certificates applied",
+           srv->config_file ? srv->config_file : "settings");
 }
 
 void pc_server_reload(struct pc_server *srv)
@@ -459,6 +459,14 @@ static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 
 /* The main loop runs through the drain (signals, the watchdog), and
  * ends when the last worker reports it has no connection left. */
+static void acceptor_moved_cb(struct ev_loop *loop, ev_async *a,
+                              int revents)
+{
+    (void)loop;
+    (void)revents;
+    pc_listeners_close_released(a->data, false);
+}
+
 static void drained_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
     (void)a;
@@ -482,6 +490,9 @@ int pc_server_run(struct pc_server *srv)
     ev_async_init(&srv->drained, drained_cb);
     srv->drained.data = srv;
     ev_async_start(srv->loop, &srv->drained);
+    ev_async_init(&srv->acceptor_moved, acceptor_moved_cb);
+    srv->acceptor_moved.data = srv;
+    ev_async_start(srv->loop, &srv->acceptor_moved);
     signal(SIGPIPE, SIG_IGN);
     /* Said once the signals are handled: a SIGTERM sent on seeing this
      * line (or READY=1) drains instead of killing. */
@@ -491,10 +502,17 @@ int pc_server_run(struct pc_server *srv)
     pc_systemd_ready(srv);
     ev_run(srv->loop, 0);
     pc_systemd_detach(srv);
-    for (int i = 0; i < 4; i++)
+    /* Stopping a signal watcher gives the signal its default action back:
+     * one more SIGTERM (an impatient script, a second systemctl stop)
+     * would then kill a process that is only tidying up. */
+    for (int i = 0; i < 4; i++) {
         ev_signal_stop(srv->loop, sigs[i]);
+        signal(nums[i], SIG_IGN);
+    }
     pc_acceptor_stop(srv->acceptor);
+    srv->acceptor = NULL;
     ev_async_stop(srv->loop, &srv->drained);
+    ev_async_stop(srv->loop, &srv->acceptor_moved);
     for (unsigned i = 0; i < srv->nworkers; i++)
         pc_worker_join(&srv->workers[i]);
     for (unsigned i = 0; i < srv->nworkers; i++) {
@@ -510,6 +528,8 @@ int pc_server_run(struct pc_server *srv)
     }
     free(srv->old_cfgs);
     srv->old_cfgs = NULL;
+    free(srv->released_socks);
+    srv->released_socks = NULL;
     pc_config_free(srv->cfg);
     free(srv->cfg);
     srv->cfg = NULL;

@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/server.h"
 #include "workers/conn_state.h"
+#include "workers/services.h"
 #include "workers/worker.h"
 
 static const char *const reason_names[PC_CLOSE_REASONS] = {
@@ -139,8 +140,8 @@ void pc_conn_set_events(struct pc_conn *c)
     if (c->flags & PC_CONN_DEAD)
         return;
     /* A cut connection reads on, to discard: see lingering_read. */
-    if (!(c->flags & (PC_CONN_FULL | PC_CONN_HELD | PC_CONN_CLOSING)) ||
-        (c->flags & PC_CONN_CUT))
+    if ((!(c->flags & (PC_CONN_FULL | PC_CONN_HELD | PC_CONN_CLOSING)) ||
+         (c->flags & PC_CONN_CUT)) && !(c->flags & PC_CONN_PEER_DONE))
         want |= EV_READ;
     /* A pending connection is flushed before the loop blocks anyway; ask
      * for writability only once the socket has refused bytes. */
@@ -220,8 +221,9 @@ static void finish(struct pc_conn *c)
     free(c->in);
     PC_STAT_ADD(w, connections, -1);
     PC_LSTAT_ADD(s, closed[why], 1);
-    pc_server_release(w->srv, s->index);
+    pc_server_release(w->srv, s->slot);
     free(c);
+    pc_service_conn_closed(s); /* may free a retired s: its last use */
     pc_worker_check_drained(w);
 }
 
@@ -323,8 +325,14 @@ static void lingering_read(struct pc_conn *c)
 {
     struct pc_worker *w = c->svc->w;
     ssize_t n = read(c->io.fd, w->scratch, w->scratch_size);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-                   errno != EINTR))
+    if (n == 0 && !(c->flags & PC_CONN_SHUT)) {
+        /* The peer has finished sending but may still read: what is
+         * queued goes on, then the close, with no EOF left to wait for. */
+        c->flags |= PC_CONN_PEER_DONE;
+        pc_conn_mark_pending(c);
+        pc_conn_set_events(c);
+    } else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+                          errno != EINTR))
         pc_conn_kill(c, c->reason);
 }
 

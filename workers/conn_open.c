@@ -18,6 +18,7 @@
 #include "core/server.h"
 #include "core/tls_context.h"
 #include "workers/conn_state.h"
+#include "workers/services.h"
 #include "workers/worker.h"
 
 static void refuse(struct pc_service *s, int fd, const char *why)
@@ -60,7 +61,11 @@ static void arm_idle_timer(struct pc_worker *w, double timeout)
 void pc_conn_adopt(struct pc_service *s, int fd)
 {
     struct pc_worker *w = s->w;
-    if (w->draining || !pc_server_admit(w->srv, w, s->index)) {
+    if (!pc_service_open(s)) {
+        refuse(s, fd, "the listener's module did not start on this worker");
+        return;
+    }
+    if (w->draining || !pc_server_admit(w->srv, w, s)) {
         refuse(s, fd, w->draining ? "the server is stopping"
                                   : "a connection limit is reached");
         return;
@@ -71,7 +76,7 @@ void pc_conn_adopt(struct pc_service *s, int fd)
     if (!c) {
         pc_log(PC_LOG_WARN, "out of memory for a new connection on %s",
                s->cfg->name);
-        pc_server_release(w->srv, s->index);
+        pc_server_release(w->srv, s->slot);
         refuse(s, fd, "out of memory");
         return;
     }
@@ -95,7 +100,7 @@ void pc_conn_adopt(struct pc_service *s, int fd)
             pc_log(PC_LOG_WARN, "out of memory for a TLS connection on %s",
                    s->cfg->name);
             free(c);
-            pc_server_release(w->srv, s->index);
+            pc_server_release(w->srv, s->slot);
             refuse(s, fd, "out of memory for TLS");
             return;
         }
@@ -112,6 +117,7 @@ void pc_conn_adopt(struct pc_service *s, int fd)
     ev_io_start(w->loop, &c->io);
     PC_LSTAT_ADD(s, accepted, 1);
     PC_STAT_ADD(w, connections, 1);
+    s->nconns++;
     if (pc_conn_log_on())
         pc_conn_log_accept(c);
     if (tls)
@@ -154,8 +160,10 @@ static ev_tstamp expire_list(struct pc_conn *const *head, double timeout,
 void pc_conn_expire_idle(struct pc_worker *w)
 {
     ev_tstamp now = ev_now(w->loop), next = 0;
-    for (unsigned i = 0; i < w->nsvcs; i++) {
+    for (unsigned i = 0; i < PC_MAX_SLOTS; i++) {
         struct pc_service *s = &w->svcs[i];
+        if (!s->proto)
+            continue;
         const ev_tstamp due[2] = {
             expire_list(&s->idle_head, s->cfg->idle_timeout, now, false),
             expire_list(&s->hs_head, s->cfg->tls.handshake_timeout, now,
@@ -173,7 +181,7 @@ void pc_conn_expire_idle(struct pc_worker *w)
 
 void pc_conn_end_handshakes(struct pc_worker *w)
 {
-    for (unsigned i = 0; i < w->nsvcs; i++)
+    for (unsigned i = 0; i < PC_MAX_SLOTS; i++)
         while (w->svcs[i].hs_head)
             end_handshake(w->svcs[i].hs_head, PC_TLS_FAIL_SHUTDOWN);
 }
@@ -181,7 +189,7 @@ void pc_conn_end_handshakes(struct pc_worker *w)
 void pc_conn_close_all(struct pc_worker *w, enum pc_close_reason why)
 {
     pc_conn_end_handshakes(w);
-    for (unsigned i = 0; i < w->nsvcs; i++)
+    for (unsigned i = 0; i < PC_MAX_SLOTS; i++)
         while (w->svcs[i].idle_head)
             pc_conn_kill(w->svcs[i].idle_head, why);
 }

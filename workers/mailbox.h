@@ -18,10 +18,10 @@
 struct pc_config;
 
 enum pc_mail_kind {
-    PC_MAIL_CONN,  /* an accepted socket to adopt: fd, listener */
+    PC_MAIL_CONN,  /* an accepted socket to adopt: fd, listener (slot) */
     PC_MAIL_MSG,   /* a module message: msg */
     PC_MAIL_DRAIN, /* stop accepting and finish connections */
-    PC_MAIL_RELOAD,/* re-read live settings from the server */
+    PC_MAIL_RELOAD,/* a new config and listener set: cfg, fds */
     PC_MAIL_STOP,  /* every worker has drained: leave the loop */
 };
 
@@ -32,6 +32,10 @@ struct pc_mail {
     unsigned listener;
     struct pc_msg *msg;
     const struct pc_config *cfg; /* PC_MAIL_RELOAD: the new settings */
+    /* PC_MAIL_RELOAD: this worker's reuseport socket per slot (-1: none),
+     * PC_MAX_SLOTS of them, the receiver's to free; the listener's
+     * sockets_generation says whether it is a new one. */
+    int *fds;
 };
 
 struct pc_mailbox {

@@ -65,32 +65,72 @@ void pc_conn_expire_cut(struct pc_worker *w)
     }
 }
 
+static void queue_goodbye(struct pc_conn *c, enum pc_close_reason why)
+{
+    const struct pc_proto *p = c->svc->proto;
+    if (!p->goodbye)
+        return;
+    char text[512];
+    size_t n = p->goodbye(c, why, text, sizeof text);
+    if (n > sizeof text)
+        n = sizeof text;
+    if (n && pc_outq_copy(&c->out, text, n) < 0)
+        pc_log(PC_LOG_DEBUG, "connection %llu: no memory for its goodbye",
+               (unsigned long long)c->id);
+}
+
 void pc_conn_cut(struct pc_conn *c, enum pc_close_reason why)
 {
-    if (c->flags & (PC_CONN_DEAD | PC_CONN_CUT))
+    /* An ending connection may still be cut (its queue dropped, the
+     * goodbye queued again) until its last byte is sent. */
+    if ((c->flags & (PC_CONN_DEAD | PC_CONN_SHUT)) ||
+        (c->flags & (PC_CONN_CUT | PC_CONN_ENDING)) == PC_CONN_CUT)
         return;
     pc_conn_undelay(c); /* written at once, like every closing connection */
     size_t before = c->out.bytes;
     pc_outq_cut(&c->out);
-    const struct pc_proto *p = c->svc->proto;
-    if (p->goodbye) {
-        char text[512];
-        size_t n = p->goodbye(c, why, text, sizeof text);
-        if (n > sizeof text)
-            n = sizeof text;
-        if (n && pc_outq_copy(&c->out, text, n) < 0)
-            pc_log(PC_LOG_DEBUG, "connection %llu: no memory for its goodbye",
-                   (unsigned long long)c->id);
-    }
+    queue_goodbye(c, why);
     pc_conn_account_output(c, before);
     pc_log(PC_LOG_DEBUG, "connection %llu: cut (%s), %zu of %zu bytes left",
            (unsigned long long)c->id, pc_close_reason_name(why), c->out.bytes,
            before);
-    c->flags |= PC_CONN_CLOSING | PC_CONN_CUT;
+    c->flags = (uint16_t)((c->flags & ~PC_CONN_ENDING) | PC_CONN_CLOSING |
+                          PC_CONN_CUT);
     c->reason = (uint8_t)why;
     pc_conn_mark_pending(c);
     pc_conn_set_events(c);
     cut_list_add(c);
+}
+
+void pc_conn_end(struct pc_conn *c, enum pc_close_reason why)
+{
+    if (c->flags & (PC_CONN_DEAD | PC_CONN_CUT))
+        return;
+    pc_conn_undelay(c);
+    size_t before = c->out.bytes;
+    queue_goodbye(c, why);
+    pc_conn_account_output(c, before);
+    pc_log(PC_LOG_DEBUG, "connection %llu: ending (%s) after %zu bytes",
+           (unsigned long long)c->id, pc_close_reason_name(why), c->out.bytes);
+    c->flags |= PC_CONN_CLOSING | PC_CONN_CUT | PC_CONN_ENDING;
+    c->reason = (uint8_t)why;
+    pc_conn_mark_pending(c);
+    pc_conn_set_events(c);
+}
+
+void pc_conn_stop_all(struct pc_worker *w)
+{
+    for (unsigned i = 0; i < PC_MAX_SLOTS; i++) {
+        const struct pc_proto *p = w->svcs[i].proto;
+        void (*stop)(struct pc_conn *) = p ? p->on_stop : NULL;
+        if (!stop)
+            continue;
+        for (struct pc_conn *c = w->svcs[i].idle_head, *next; c; c = next) {
+            next = c->next; /* a hook's close frees nothing now */
+            if (!(c->flags & PC_CONN_CLOSING))
+                stop(c);
+        }
+    }
 }
 
 /* ---- delayed flushes ------------------------------------------------- */
@@ -173,12 +213,20 @@ void pc_conn_flush_now(struct pc_conn *c)
         if (c->flags & PC_CONN_TLS)
             pc_conn_reoffer(c); /* input may wait inside OpenSSL */
     }
+    if (unsent == 0 && (c->flags & PC_CONN_PEER_DONE)) {
+        pc_conn_kill(c, c->reason); /* all sent; the peer has finished */
+        return;
+    }
     if (unsent == 0 && (c->flags & PC_CONN_CUT)) {
         /* All sent: our FIN follows it, and the peer's EOF (or the
-         * linger) closes. */
+         * linger, which for an ending connection starts now) closes. */
         if (!(c->flags & PC_CONN_SHUT)) {
             shutdown(c->io.fd, SHUT_WR);
             c->flags |= PC_CONN_SHUT;
+            if (c->flags & PC_CONN_ENDING) {
+                c->flags &= (uint16_t)~PC_CONN_ENDING;
+                cut_list_add(c);
+            }
         }
     } else if (unsent == 0 && (c->flags & PC_CONN_CLOSING)) {
         pc_conn_kill(c, c->reason);
@@ -257,7 +305,7 @@ size_t pc_conn_queued(const struct pc_conn *c)
 void pc_conn_cut_all(struct pc_worker *w, enum pc_close_reason why)
 {
     /* A cut leaves a connection where it is on its idle list. */
-    for (unsigned i = 0; i < w->nsvcs; i++)
+    for (unsigned i = 0; i < PC_MAX_SLOTS; i++)
         for (struct pc_conn *c = w->svcs[i].idle_head, *next; c; c = next) {
             next = c->next;
             pc_conn_cut(c, why);

@@ -89,6 +89,31 @@ struct pc_stats {
     _Alignas(PC_CACHE_LINE) PC_WORKER_STATS(PC_STAT_FIELD_, PC_STAT_VFIELD_)
 };
 
+/* How many values a struct pc_listener_stats holds (all of one type, in
+ * a row: the same fields without the alignment). */
+#define PC_LISTENER_STAT_VALUES                                                \
+    (sizeof(struct { PC_LISTENER_STATS(PC_STAT_FIELD_, PC_STAT_VFIELD_) }) /   \
+     sizeof(atomic_uint_fast64_t))
+
+/* Adds every counter of `from` to `to` (when to is NULL, drops them) and
+ * zeroes `from`, value by value, so readers on other threads never see a
+ * torn value. The writer of both, only. */
+static inline void pc_listener_stats_move(struct pc_listener_stats *to,
+                                          struct pc_listener_stats *from)
+{
+    atomic_uint_fast64_t *src = &from->accepted;
+    atomic_uint_fast64_t *dst = to ? &to->accepted : NULL;
+    for (unsigned i = 0; i < PC_LISTENER_STAT_VALUES; i++) {
+        uint_fast64_t v = atomic_load_explicit(&src[i], memory_order_relaxed);
+        if (dst)
+            atomic_store_explicit(
+                &dst[i],
+                atomic_load_explicit(&dst[i], memory_order_relaxed) + v,
+                memory_order_relaxed);
+        atomic_store_explicit(&src[i], 0, memory_order_relaxed);
+    }
+}
+
 /* One writer: a relaxed load and store (see the top of this file). */
 #define PC_STAT_BUMP(var, n)                                                   \
     atomic_store_explicit(                                                     \

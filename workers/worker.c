@@ -16,77 +16,9 @@
 #include "core/server.h"
 #include "workers/accept.h"
 #include "workers/cpus.h"
+#include "workers/services.h"
 
 #define PC_SCRATCH_SIZE ((size_t)64 * 1024)
-#define PC_ACCEPT_BATCH 32
-
-/* ---- accepting on the worker's own socket (reuseport) ---------------- */
-
-static void adopt_cb(void *arg, int fd)
-{
-    pc_conn_adopt(arg, fd);
-}
-
-static void note_exhaustion(struct pc_service *s, struct pc_accept_result r)
-{
-    struct pc_worker *w = s->w;
-    const char *listener = s->cfg->name;
-    if (r.exhausted) {
-        /* One line per burst: the first drop logs, recovery logs the sum. */
-        if (w->exhausted_burst == 0)
-            pc_log(PC_LOG_WARN, "worker %u: out of file descriptors "
-                   "accepting on %s: dropping new connections until some "
-                   "close", w->id, listener);
-        w->exhausted_burst += r.exhausted;
-        PC_LSTAT_ADD(s, fd_exhausted, r.exhausted);
-    } else if (r.accepted && w->exhausted_burst) {
-        pc_log(PC_LOG_NOTICE, "worker %u: accepting again on %s after "
-               "dropping %llu connections for lack of file descriptors",
-               w->id, listener, (unsigned long long)w->exhausted_burst);
-        w->exhausted_burst = 0;
-    }
-    if (r.errors)
-        PC_LSTAT_ADD(s, accept_errors, r.errors);
-}
-
-static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
-{
-    (void)revents;
-    struct pc_service *s = io->data;
-    struct pc_worker *w = s->w;
-    struct pc_accept_result r = pc_accept_batch(io->fd, &w->spare_fd,
-                                                PC_ACCEPT_BATCH, adopt_cb, s);
-    note_exhaustion(s, r);
-    if (r.exhausted) {
-        ev_io_stop(loop, io);
-        ev_timer_set(&s->accept_pause, PC_ACCEPT_PAUSE, 0.);
-        ev_timer_start(loop, &s->accept_pause);
-    }
-}
-
-static void accept_resume_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-    (void)revents;
-    struct pc_service *s = t->data;
-    if (!s->w->draining)
-        ev_io_start(loop, &s->accept_io);
-}
-
-static void stop_accepting(struct pc_worker *w)
-{
-    for (unsigned i = 0; i < w->nsvcs; i++) {
-        struct pc_service *s = &w->svcs[i];
-        ev_timer_stop(w->loop, &s->accept_pause);
-        if (s->fd >= 0) {
-            ev_io_stop(w->loop, &s->accept_io);
-            /* Closing our reuseport socket makes the kernel stop queueing
-             * connections for us; the acceptor's socket is the main
-             * thread's to close. */
-            close(s->fd);
-            s->fd = -1;
-        }
-    }
-}
 
 /* ---- mail ------------------------------------------------------------ */
 
@@ -114,8 +46,9 @@ static void begin_drain(struct pc_worker *w)
         return;
     }
     w->draining = true;
-    stop_accepting(w);
+    pc_services_stop_accepting(w);
     pc_conn_end_handshakes(w);
+    pc_conn_stop_all(w);
     if (PC_STAT_GET(w, connections) == 0) {
         pc_worker_check_drained(w);
         return;
@@ -140,14 +73,41 @@ void pc_worker_check_drained(struct pc_worker *w)
     pc_server_broadcast_mail(srv, PC_MAIL_STOP, NULL);
 }
 
+static struct pc_worker_slot *slot_of(struct pc_worker *w, const void *key)
+{
+    for (unsigned i = 0; i < w->nslots; i++)
+        if (w->slots[i].key == key)
+            return &w->slots[i];
+    return NULL;
+}
+
+/* A message for a slot's value (pc_worker_slot_on_message); dropped when
+ * nothing receives it there (the sharing state is gone). */
+static void deliver_to_slot(struct pc_worker *w, struct pc_msg *m)
+{
+    struct pc_worker_slot *s = slot_of(w, m->slot_key);
+    if (s && s->on_message) {
+        PC_STAT_ADD(w, messages_in, 1);
+        s->on_message(w, s->value, m);
+    }
+}
+
 static void handle_mail(struct pc_worker *w, struct pc_mail *m)
 {
     switch (m->kind) {
     case PC_MAIL_CONN:
-        pc_conn_adopt(&w->svcs[m->listener], m->fd);
+        /* A slot the acceptor still served when the reload that removed
+         * its listener came: the retired service takes it while it lives. */
+        if (m->listener < PC_MAX_SLOTS && w->svcs[m->listener].proto)
+            pc_conn_adopt(&w->svcs[m->listener], m->fd);
+        else
+            close(m->fd);
         break;
     case PC_MAIL_MSG:
-        if (m->msg->service < w->nsvcs) {
+        if (m->msg->slot_key) {
+            deliver_to_slot(w, m->msg);
+        } else if (m->msg->service < PC_MAX_SLOTS &&
+            pc_service_open(&w->svcs[m->msg->service])) {
             struct pc_service *s = &w->svcs[m->msg->service];
             PC_STAT_ADD(w, messages_in, 1);
             if (s->proto->on_message)
@@ -159,15 +119,8 @@ static void handle_mail(struct pc_worker *w, struct pc_mail *m)
         begin_drain(w);
         break;
     case PC_MAIL_RELOAD:
-        w->cfg = m->cfg;
-        for (unsigned i = 0; i < w->nsvcs; i++) {
-            struct pc_service *s = &w->svcs[i];
-            s->cfg = &w->cfg->listeners[i];
-            if (s->initialised && s->proto->reload)
-                s->proto->reload(w, s->wstate, &s->cfg->section);
-        }
-        atomic_store_explicit(&w->cfg_generation, w->cfg->generation,
-                              memory_order_release);
+        pc_services_reload(w, m->cfg, m->fds);
+        free(m->fds);
         break;
     case PC_MAIL_STOP:
         ev_break(w->loop, EVBREAK_ALL);
@@ -274,13 +227,6 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *p, int revents)
     PC_STAT_ADD(w, loops, 1);
 }
 
-static void flush_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-    (void)loop;
-    (void)revents;
-    pc_conn_flush_delayed(t->data);
-}
-
 static void idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     (void)loop;
@@ -322,29 +268,25 @@ int pc_worker_create(struct pc_worker *w, struct pc_server *srv, unsigned id,
     w->drain_timer.data = w;
     ev_init(&w->cut_timer, cut_cb);
     w->cut_timer.data = w;
-    w->nsvcs = srv->cfg->nlisteners;
     /* Whole cache lines: the counters in each service are written by
      * this worker alone and must share no line with another's. */
-    size_t size = (w->nsvcs ? w->nsvcs : 1) * sizeof *w->svcs;
+    size_t size = PC_MAX_SLOTS * sizeof *w->svcs;
     w->svcs = aligned_alloc(PC_CACHE_LINE, size);
     if (!w->svcs)
         return -ENOMEM;
     memset(w->svcs, 0, size);
-    for (unsigned i = 0; i < w->nsvcs; i++) {
-        struct pc_service *s = &w->svcs[i];
-        s->w = w;
-        s->index = i;
-        s->cfg = &srv->cfg->listeners[i];
-        s->proto = s->cfg->proto;
-        s->fd = s->cfg->distribution == PC_DIST_REUSEPORT
-                    ? srv->listeners[i].fds[id]
-                    : -1;
-        ev_io_init(&s->accept_io, accept_cb, s->fd, EV_READ);
-        s->accept_io.data = s;
-        ev_init(&s->accept_pause, accept_resume_cb);
-        s->accept_pause.data = s;
-        ev_init(&s->flush_timer, flush_cb);
-        s->flush_timer.data = s;
+    for (unsigned i = 0; i < PC_MAX_SLOTS; i++) {
+        w->svcs[i].w = w;
+        w->svcs[i].slot = i;
+        w->svcs[i].fd = -1;
+    }
+    const struct pc_config *cfg = srv->cfg;
+    for (unsigned i = 0; i < cfg->nlisteners; i++) {
+        const struct pc_listener_config *lc = &cfg->listeners[i];
+        pc_service_setup(w, &w->svcs[lc->slot], cfg, lc,
+                         lc->distribution == PC_DIST_REUSEPORT
+                             ? srv->listeners[lc->slot].fds[id]
+                             : -1);
     }
     return 0;
 }
@@ -365,34 +307,6 @@ static void use_own_arena(struct pc_worker *w)
 #endif
 }
 
-static int init_modules(struct pc_worker *w)
-{
-    for (unsigned i = 0; i < w->nsvcs; i++) {
-        struct pc_service *s = &w->svcs[i];
-        if (s->proto->worker_init) {
-            int r = s->proto->worker_init(w, &s->cfg->section, &s->wstate);
-            if (r != 0) {
-                pc_log(PC_LOG_ERR, "worker %u: module %s failed to start "
-                       "for listener %s (%d)", w->id, s->proto->name,
-                       s->cfg->name, r);
-                return r < 0 ? r : -EINVAL;
-            }
-        }
-        s->initialised = true;
-    }
-    return 0;
-}
-
-static void fini_modules(struct pc_worker *w)
-{
-    for (unsigned i = 0; i < w->nsvcs; i++) {
-        struct pc_service *s = &w->svcs[i];
-        if (s->initialised && s->proto->worker_fini)
-            s->proto->worker_fini(w, s->wstate);
-        s->initialised = false;
-    }
-}
-
 static void *worker_main(void *arg)
 {
     struct pc_worker *w = arg;
@@ -407,20 +321,15 @@ static void *worker_main(void *arg)
     w->scratch_size = PC_SCRATCH_SIZE;
     w->scratch = malloc(w->scratch_size);
     w->spare_fd = pc_accept_spare_open();
-    int error = w->scratch ? init_modules(w) : -ENOMEM;
-    for (unsigned i = 0; i < w->nsvcs; i++)
-        if (w->svcs[i].fd >= 0)
-            ev_io_start(w->loop, &w->svcs[i].accept_io);
+    int error = w->scratch ? pc_services_init(w) : -ENOMEM;
     if (pc_server_worker_ready(w->srv, error))
         ev_run(w->loop, 0);
     /* Stopped: whatever is still open is closed now. */
-    stop_accepting(w);
+    pc_services_stop_accepting(w);
     pc_conn_close_all(w, PC_CLOSE_SHUTDOWN);
     pc_conn_run_pending(w);
-    for (unsigned i = 0; i < w->nsvcs; i++) /* their lists are empty now */
-        ev_timer_stop(w->loop, &w->svcs[i].flush_timer);
     ev_timer_stop(w->loop, &w->cut_timer);
-    fini_modules(w);
+    pc_services_fini(w); /* their connection lists are empty now */
     return NULL;
 }
 
@@ -448,14 +357,14 @@ void pc_worker_destroy(struct pc_worker *w)
     }
     if (w->spare_fd >= 0)
         close(w->spare_fd);
-    for (unsigned i = 0; i < w->nsvcs; i++)
+    for (unsigned i = 0; w->svcs && i < PC_MAX_SLOTS; i++) {
         if (w->svcs[i].fd >= 0)
             close(w->svcs[i].fd); /* the thread never ran */
+        free(w->svcs[i].delayed);
+    }
     free(w->scratch);
     free(w->pending);
     free(w->pending_spare);
-    for (unsigned i = 0; i < w->nsvcs; i++)
-        free(w->svcs[i].delayed);
     free(w->svcs);
     free(w->slots);
     free(w->cut);
@@ -477,9 +386,9 @@ unsigned pc_worker_count(const struct pc_worker *w)
 
 void **pc_worker_slot(struct pc_worker *w, const void *key)
 {
-    for (unsigned i = 0; i < w->nslots; i++)
-        if (w->slots[i].key == key)
-            return &w->slots[i].value;
+    struct pc_worker_slot *s = slot_of(w, key);
+    if (s)
+        return &s->value;
     /* A handful of keys per process (one per shared library of modules):
      * a linear array is enough. */
     struct pc_worker_slot *grown =
@@ -487,8 +396,19 @@ void **pc_worker_slot(struct pc_worker *w, const void *key)
     if (!grown)
         return NULL;
     w->slots = grown;
-    w->slots[w->nslots] = (struct pc_worker_slot){key, NULL};
+    w->slots[w->nslots] = (struct pc_worker_slot){key, NULL, NULL};
     return &w->slots[w->nslots++].value;
+}
+
+int pc_worker_slot_on_message(struct pc_worker *w, const void *key,
+                              void (*on_message)(struct pc_worker *w,
+                                                 void *value,
+                                                 struct pc_msg *m))
+{
+    if (!pc_worker_slot(w, key))
+        return -ENOMEM;
+    slot_of(w, key)->on_message = on_message;
+    return 0;
 }
 
 double pc_worker_now(struct pc_worker *w)

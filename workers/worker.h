@@ -20,14 +20,27 @@
 struct pc_server;
 
 /* One listener as seen by one worker: the module instance, the accept
- * watcher (reuseport), and the connections ordered by last activity. */
+ * watcher (reuseport), and the connections ordered by last activity.
+ * Each worker has one per slot (PC_MAX_SLOTS), in use while proto is set;
+ * only that worker touches it, except `stats`, which anyone reads. A
+ * reload starts services for new listeners, moves kept ones to new
+ * sockets, and retires removed ones: a retired service accepts nothing,
+ * keeps its module state and its listener's settings (in the config it
+ * retains) and is freed when its last connection closes
+ * (workers/services.c). */
 struct pc_service {
     struct pc_worker *w;
-    unsigned index;
+    unsigned slot;
     const struct pc_listener_config *cfg;
-    const struct pc_proto *proto;
+    const struct pc_proto *proto; /* NULL: the slot is free here */
     void *wstate;
-    bool initialised;
+    bool initialised;      /* worker_init succeeded: it may take connections */
+    bool retired;          /* its listener was removed by a reload */
+    /* Configs this service keeps alive (pc_config.retained): the one
+     * worker_init was given (modules may keep its section until
+     * worker_fini), and once retired the one `cfg` is in. */
+    const struct pc_config *init_cfg, *retained;
+    size_t nconns;         /* open connections, handshakes included */
     int fd;                /* own listening socket (reuseport), or -1 */
     ev_io accept_io;
     ev_timer accept_pause; /* back-off after EMFILE */
@@ -60,6 +73,12 @@ enum pc_conn_flag {
     PC_CONN_HANDSHAKE = 1 << 11, /* TLS handshake running: on svc's
                                     handshake list; the module has not
                                     seen it (no on_open yet) */
+    PC_CONN_ENDING = 1 << 12,   /* pc_conn_end: CUT with the goodbye after
+                                   all queued output; on the cut list (the
+                                   linger) only once all is sent */
+    PC_CONN_PEER_DONE = 1 << 13, /* cut or ending, and the peer's EOF came
+                                    before ours was sent: close once all
+                                    is sent, without waiting */
 };
 
 /* Input a module left unconsumed; allocated only while there is some. */
@@ -121,8 +140,13 @@ struct pc_worker {
     double *cut_at;
     size_t ncut, cut_cap;
     ev_timer cut_timer;
-    struct pc_service *svcs;
-    unsigned nsvcs;
+    struct pc_service *svcs;    /* PC_MAX_SLOTS of them, by slot */
+    /* Bit i set while svcs[i] is in use: written (release) by this
+     * worker, read by main before it gives slot i to a new listener. */
+    atomic_uint_fast64_t busy_slots;
+    /* The counters of retired services freed here, so the per-worker
+     * sums never go back when one goes. Written by this worker only. */
+    struct pc_listener_stats retired_stats;
     uint64_t next_conn_id;
     int spare_fd;               /* reserved for the EMFILE accept-and-close */
     uint64_t exhausted_burst;   /* EMFILE drops since the last good accept */
@@ -134,7 +158,12 @@ struct pc_worker {
      * load; the server frees them after pc_worker_destroy. */
     _Atomic(struct pc_metric *) metrics;
     /* pc_worker_slot: state modules of several listeners share here. */
-    struct pc_worker_slot { const void *key; void *value; } *slots;
+    struct pc_worker_slot {
+        const void *key;
+        void *value;
+        void (*on_message)(struct pc_worker *w, void *value,
+                           struct pc_msg *m);
+    } *slots;
     unsigned nslots;
 };
 
@@ -184,6 +213,9 @@ void pc_conn_expire_cut(struct pc_worker *w);
  * unit boundary with its module's goodbye, within PC_CUT_LINGER).
  * Worker thread. */
 void pc_conn_cut_all(struct pc_worker *w, enum pc_close_reason why);
+/* The drain began: offers every open connection whose module has an
+ * on_stop hook to it. Worker thread. */
+void pc_conn_stop_all(struct pc_worker *w);
 /* Ends every TLS handshake still running on w (a drain: a client not
  * yet served has nothing to lose). Worker thread. */
 void pc_conn_end_handshakes(struct pc_worker *w);

@@ -1,36 +1,26 @@
-"""percore-bench against real servers: every mode briefly, its --json report
-well formed and free of errors, and its checks catching servers that get
-things wrong. Run by ctest (bench/CMakeLists.txt) with PERCORED and
-PERCORE_BENCH set."""
+"""percore-bench against real servers, the modes of one connection at a
+time (echo, churn, idle, handshake and echo over TLS): every mode
+briefly, its --json report well formed and free of errors, its checks
+catching servers that get things wrong, and the command line. The chat
+family (chat, ws, irc) is in test_bench_chat.py. Run by ctest
+(bench/CMakeLists.txt) with PERCORED and PERCORE_BENCH set."""
 
-import json
 import os
 import pty
-import re
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from bench_support import (BUILD, BENCH, PERCORED, ROOT, BenchTest,
+                           FakeServer, bench, wait_port)
+from percored import Percored, free_port
 
-from percored import BINARY as PERCORED, SLOW, Percored, free_port  # noqa: E402
+import peers  # bench/run's nginx command line and worker
+import tlsbench  # bench/run's certificates and nginx config
 
-sys.path.insert(0, os.path.join(ROOT, "bench"))
-import ircbench  # noqa: E402  (bench/run's ngircd config)
-import tlsbench  # noqa: E402  (bench/run's certificates and nginx config)
-import webbench  # noqa: E402  (bench/run's web case)
-
-BUILD = os.path.dirname(PERCORED)
-BENCH = os.environ.get("PERCORE_BENCH",
-                       os.path.join(BUILD, "bench", "percore-bench"))
 BASELINES = {
     "epoll": [os.environ.get("BENCH_EPOLL_ECHO",
                              os.path.join(BUILD, "bench", "bench-epoll-echo"))],
@@ -47,22 +37,6 @@ BASELINES = {
                    os.path.join(ROOT, "bench", "baselines",
                                 "py_asyncio_echo.py")],
 }
-CHAT = ("--set", "chat.flood_rate=0", "--set", "chat.default_room=")
-
-
-def percored_speaks_irc():
-    """Whether this percored has the irc face: its config check takes
-    an irc listener."""
-    try:
-        p = subprocess.run([PERCORED, "-t", "--listen",
-                            f"irc@127.0.0.1:{free_port()}"],
-                           capture_output=True, timeout=10 * SLOW)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return p.returncode == 0
-
-
-PERCORED_IRC = percored_speaks_irc()
 CERTS_DIR = tempfile.mkdtemp(prefix="pcb-test-certs-")
 CERTS = tlsbench.make_certs(CERTS_DIR)
 _, CERT, KEY = CERTS["ecdsa"]
@@ -92,83 +66,7 @@ def server_context(cert=CERT, key=KEY):
     return ctx
 
 
-def bench(*args, timeout=60, stderr=subprocess.PIPE):
-    """Runs percore-bench with --json; returns (exit status, report)."""
-    p = subprocess.run([BENCH] + [str(a) for a in args] + ["--json"],
-                       stdout=subprocess.PIPE, stderr=stderr, text=True,
-                       timeout=timeout * SLOW)
-    if p.stderr and re.search(r"Sanitizer|runtime error:", p.stderr):
-        raise AssertionError("percore-bench: " + p.stderr)
-    try:
-        report = json.loads(p.stdout)
-    except ValueError:
-        raise AssertionError(f"no JSON report (exit {p.returncode}):\n"
-                             f"{p.stdout}\n{p.stderr}")
-    return p.returncode, report
-
-
-def wait_port(port, proc, timeout=20):
-    deadline = time.time() + timeout * SLOW
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError("server exited at start")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("server did not start listening")
-
-
-class FakeServer:
-    """A deliberately wrong server on a thread: handle(conn) per client."""
-
-    def __init__(self, handle):
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.handle = handle
-        self.conns = []
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(conn)
-            threading.Thread(target=self.handle, args=(conn,),
-                             daemon=True).start()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.sock.close()
-        for c in self.conns:
-            c.close()
-
-
-class BenchTest(unittest.TestCase):
-
-    def check_report(self, status, r, mode):
-        """What every good run must say."""
-        self.assertEqual(r["tool"], "percore-bench")
-        self.assertEqual(r["mode"], mode)
-        self.assertEqual(r["errors"]["total"], 0, r["errors"])
-        self.assertEqual(status, 0)
-        self.assertFalse(r["interrupted"])
-        for key in ("config", "setup_s", "elapsed_s", "connections",
-                    "messages", "messages_per_s", "bytes", "latency_us",
-                    "client"):
-            self.assertIn(key, r)
-        lat = r["latency_us"]
-        if mode != "idle":
-            self.assertGreater(r["messages"], 0)
-            self.assertEqual(lat["count"], r["messages"])
-            self.assertTrue(0 <= lat["min"] <= lat["p50"] <= lat["p90"] <=
-                            lat["p99"] <= lat["p99_9"] <= lat["max"], lat)
+class OneConnectionModesTest(BenchTest):
 
     # ---- echo -----------------------------------------------------------
 
@@ -238,170 +136,6 @@ class BenchTest(unittest.TestCase):
             self.assertEqual(f.read(), "300\n")
         os.unlink(ready)
         self.assertIn("rss_bytes_per_connection", r["server"])
-
-    # ---- chat -----------------------------------------------------------
-
-    def test_chat_against_percore_delivers_every_line_in_order(self):
-        with Percored(*CHAT, listeners=(("chat", "chat"),), workers=2) as srv:
-            status, r = bench("chat", "-a", f":{srv.ports['chat']}",
-                              "--members", 40, "--senders", 2, "-p", 2,
-                              "--rooms", 2, "-t", 2, "-d", 1,
-                              "--server-pid", srv.proc.pid)
-        self.check_report(status, r, "chat")
-        chat = r["chat"]
-        self.assertGreater(chat["sent"], 0)
-        self.assertEqual(chat["received"], chat["expected"])
-        self.assertEqual(chat["expected"], chat["sent"] * 40)
-
-    def test_chat_stalled_members_are_cut_and_the_rest_served(self):
-        # Small buffers (sendq and the kernel's) and 1 KB lines, so the
-        # members that stop reading pass sendq within a few dozen lines,
-        # even in a sanitizer build. Open loop at a pace the members that
-        # read keep up with (a closed loop only bounds what the senders
-        # themselves have not heard back).
-        with Percored(*CHAT, "--set", "chat.sendq=48K", "--set",
-                      "chat.sndbuf=4K", listeners=(("chat", "chat"),),
-                      workers=2) as srv:
-            status, r = bench("chat", "-a", f":{srv.ports['chat']}",
-                              "--members", 30, "--senders", 2, "-r", 400,
-                              "-s", 1000, "--stalled", 3, "--rooms", 2,
-                              "-t", 2, "-d", 2, "-w", "0.2")
-        self.check_report(status, r, "chat")
-        chat = r["chat"]
-        self.assertEqual(chat["stalled"], 6)
-        self.assertEqual(chat["stalled_cut"], 6)
-        # every member that kept reading got every line
-        self.assertEqual(chat["expected"], chat["sent"] * 27)
-        self.assertEqual(chat["received"], chat["expected"])
-
-    def test_chat_open_loop_against_percore(self):
-        with Percored(*CHAT, listeners=(("chat", "chat"),), workers=2) as srv:
-            status, r = bench("chat", "-a", f":{srv.ports['chat']}",
-                              "--members", 20, "--senders", 2, "-r", 200,
-                              "-d", 1)
-        self.check_report(status, r, "chat")
-        self.assertGreater(r["chat"]["sent"], 150)
-
-    # ---- ws ---------------------------------------------------------------
-
-    def test_ws_against_percored_web_delivers_every_line_in_order(self):
-        # Two workers: the members' nicks must be unique across them, and
-        # the room's one order holds for every member on either.
-        with Percored(*webbench.web_args(), listeners=(("web", "web"),),
-                      workers=2) as srv:
-            status, r = bench("ws", "-a", f":{srv.ports['web']}",
-                              "--members", 40, "--senders", 2, "-p", 4,
-                              "-t", 2, "-d", 1, "-w", "0.2",
-                              "--server-pid", srv.proc.pid)
-        self.check_report(status, r, "ws")
-        self.assertEqual(r["config"]["target"], "web")
-        self.assertEqual(r["connections"]["opened"], 40)
-        chat = r["chat"]
-        self.assertGreater(chat["sent"], 0)
-        self.assertEqual(chat["expected"], chat["sent"] * 40)
-        self.assertEqual(chat["received"], chat["expected"])
-        self.assertGreater(r["server"]["cpu_s"], 0)
-
-    def _external(self, binary, argv_of, target):
-        if not shutil.which(binary):
-            self.skipTest(f"{binary} is not installed (bench/run installs it)")
-        port = free_port()
-        p = subprocess.Popen(argv_of(port), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-        try:
-            wait_port(port, p)
-            status, r = bench("chat", "--target", target, "-a", f":{port}",
-                              "--members", 30, "--senders", 2, "-p", 2,
-                              "-d", 1)
-        finally:
-            p.terminate()
-            p.wait(10)
-        self.check_report(status, r, "chat")
-        self.assertEqual(r["chat"]["received"], r["chat"]["expected"])
-
-    def test_chat_speaks_redis_pubsub(self):
-        self._external("redis-server", lambda port: [
-            "redis-server", "--port", str(port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no"], "redis")
-
-    def test_chat_speaks_nats(self):
-        self._external("nats-server", lambda port: [
-            "nats-server", "-a", "127.0.0.1", "-p", str(port)], "nats")
-
-    # ---- irc ------------------------------------------------------------
-
-    def _irc(self, port, pid):
-        """Two channels of 15 on two threads, 2 senders each, closed loop:
-        every line reaches the other 14 members, never its sender."""
-        status, r = bench("chat", "--target", "irc", "-a", f":{port}",
-                          "--rooms", 2, "--members", 15, "--senders", 2,
-                          "-p", 2, "-t", 2, "-d", 1, "-w", 0.2,
-                          "--server-pid", pid, timeout=30)
-        self.check_report(status, r, "chat")
-        chat = r["chat"]
-        self.assertEqual(r["config"]["target"], "irc")
-        self.assertEqual(r["connections"]["opened"], 30)
-        self.assertGreater(chat["sent"], 0)
-        self.assertEqual(chat["per_line"], 14)
-        self.assertEqual(chat["expected"], chat["sent"] * 14)
-        self.assertEqual(chat["received"], chat["expected"])
-        self.assertEqual(r["errors"]["lost"], 0)
-        self.assertGreater(r["server"]["cpu_s"], 0)
-
-    def test_chat_speaks_irc_to_ngircd(self):
-        if not os.access(ircbench.NGIRCD, os.X_OK):
-            self.skipTest(f"{ircbench.NGIRCD} is not installed "
-                          "(apt-get install ngircd)")
-        port = free_port()
-        ng = ircbench.Ngircd(port)
-        p = subprocess.Popen(ng.argv(), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-        try:
-            wait_port(port, p)
-            self._irc(port, p.pid)
-        finally:
-            p.terminate()
-            p.wait(10)
-            ng.remove()
-
-    @unittest.skipUnless(PERCORED_IRC, "this percored has no irc face yet "
-                         "(percored -t --listen irc@... fails)")
-    def test_chat_speaks_irc_to_percored(self):
-        with Percored("--set", "irc.flood_rate=0",
-                      listeners=(("irc", "irc"),), workers=2) as srv:
-            self._irc(srv.ports["irc"], srv.proc.pid)
-
-    def test_irc_sender_hearing_its_own_line_is_an_error(self):
-        """A 'server' that relays every PRIVMSG to every member, its
-        sender too: the echo is counted, never taken for a delivery."""
-        members = []
-        lock = threading.Lock()
-
-        def irc(conn):
-            nick = None
-            for line in conn.makefile("rb"):
-                word = line.split()
-                if word[0] == b"NICK":
-                    nick = word[1]
-                    conn.sendall(b":fake 001 " + nick + b" :hi\r\n")
-                elif word[0] == b"JOIN":
-                    conn.sendall(b":" + nick + b"!u@h JOIN :" + word[1] +
-                                 b"\r\n:fake 366 " + nick + b" " + word[1] +
-                                 b" :End\r\n")
-                    with lock:
-                        members.append(conn)
-                elif word[0] == b"PRIVMSG":
-                    with lock:
-                        for m in members:
-                            m.sendall(b":" + nick + b"!u@h " + line)
-        with FakeServer(irc) as fake:
-            status, r = bench("chat", "--target", "irc", "-a",
-                              f":{fake.port}", "--members", 3, "-r", 20,
-                              "-d", 0.5, "--drain", 1)
-        self.assertGreater(r["chat"]["sent"], 0)
-        self.assertEqual(r["errors"]["protocol"], r["chat"]["sent"])
-        self.assertEqual(r["chat"]["received"], r["chat"]["expected"])
-        self.assertEqual(status, 1)
 
     # ---- tls --------------------------------------------------------------
 
@@ -489,7 +223,7 @@ class BenchTest(unittest.TestCase):
             self.skipTest(why + " (bench/run installs it)")
         port = free_port()
         path = tlsbench.nginx_conf(directory, port, CERT, KEY, **conf)
-        p = subprocess.Popen(tlsbench.nginx_argv(directory, path),
+        p = subprocess.Popen(peers.nginx_argv(directory, path),
                              stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
         return port, p
@@ -499,7 +233,7 @@ class BenchTest(unittest.TestCase):
         port, p = self._nginx(d)
         try:
             wait_port(port, p)
-            worker = tlsbench.worker_pid(p.pid)
+            worker = peers.worker_pid(p.pid)
             for version, resume in (("1.3", False), ("1.3", True),
                                     ("1.2", True)):
                 with self.subTest(version=version, resume=resume):
@@ -567,37 +301,6 @@ class BenchTest(unittest.TestCase):
         status, r = bench("idle", "-a", f":{free_port()}", "-c", 5, "-d", 0.2)
         self.assertEqual(r["errors"]["connect"], 5)
         self.assertEqual(status, 1)
-
-    def test_chat_lines_out_of_order_are_counted(self):
-        """A 'chat server' that swaps every two lines it relays."""
-        members = []
-        lock = threading.Lock()
-
-        def chat(conn):
-            f = conn.makefile("rb")
-            held = None
-            for line in f:
-                if line.startswith(b"/join "):
-                    room = line[6:].strip()
-                    conn.sendall(b"*** hello\nOK join " + room + b"\n")
-                    with lock:
-                        members.append(conn)
-                    continue
-                out = b"someone: " + line
-                if held is None:
-                    held = out
-                    continue
-                with lock:
-                    for m in members:
-                        m.sendall(out + held)
-                held = None
-        with FakeServer(chat) as fake:
-            status, r = bench("chat", "-a", f":{fake.port}", "--members", 3,
-                              "--senders", 1, "-p", 2, "-d", 0.5,
-                              "--drain", 1)
-        self.assertGreater(r["errors"]["order"], 0)
-        self.assertEqual(status, 1)
-
     # ---- the command line -----------------------------------------------
 
     def test_usage_errors_exit_2_with_a_reason(self):

@@ -1,43 +1,19 @@
-"""percore-bench's ws mode beyond test_bench.py's run against percored's
-web face: the Node.js baseline (if node and npm's ws are installed), a
-refused upgrade, and the pieces of bench/run's web case that need no
-server. Apart from test_bench.py to keep that file's size; run by ctest
+"""percore-bench's ws mode beyond test_bench_chat.py's run against
+percored's web face: the Node.js baseline (if node and npm's ws are
+installed), a refused upgrade, and the pieces of bench/run's web case
+that need no server. Apart from test_bench_chat.py to keep that file's
+size; run by ctest
 (bench/CMakeLists.txt) with PERCORED and PERCORE_BENCH set; seconds."""
 
-import json
 import os
-import re
 import shutil
-import socket
 import subprocess
-import sys
-import time
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from bench_support import bench, wait_port
+from percored import Percored, free_port
 
-from percored import BINARY as PERCORED, SLOW, Percored, free_port  # noqa: E402
-
-sys.path.insert(0, os.path.join(ROOT, "bench"))
-import webbench  # noqa: E402  (bench/run's web case)
-
-BENCH = os.environ.get("PERCORE_BENCH", os.path.join(
-    os.path.dirname(PERCORED), "bench", "percore-bench"))
-
-
-def bench(*args, timeout=60):
-    """Runs percore-bench with --json; returns (exit status, report)."""
-    p = subprocess.run([BENCH] + [str(a) for a in args] + ["--json"],
-                       capture_output=True, text=True, timeout=timeout * SLOW)
-    if re.search(r"Sanitizer|runtime error:", p.stderr):
-        raise AssertionError("percore-bench: " + p.stderr)
-    try:
-        return p.returncode, json.loads(p.stdout)
-    except ValueError:
-        raise AssertionError(f"no JSON report (exit {p.returncode}):\n"
-                             f"{p.stdout}\n{p.stderr}")
+import webbench  # bench/run's web case
 
 
 class WsBenchTest(unittest.TestCase):
@@ -66,15 +42,7 @@ class WsBenchTest(unittest.TestCase):
                              stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
         try:
-            deadline = time.time() + 20 * SLOW
-            while True:
-                self.assertIsNone(p.poll(), "node exited at start")
-                try:
-                    socket.create_connection(("127.0.0.1", port), 1).close()
-                    break
-                except OSError:
-                    self.assertLess(time.time(), deadline)
-                    time.sleep(0.05)
+            wait_port(port, p)
             status, r = bench("ws", "--target", "broadcast", "-a", f":{port}",
                               "--members", 20, "--senders", 2, "-r", 200,
                               "-d", 1)

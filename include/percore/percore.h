@@ -33,7 +33,7 @@ extern "C" {
 /* Bumped whenever struct pc_proto or any structure below changes layout,
  * or functions are added a module may call; a module built against
  * another value is refused at load time. */
-#define PC_PROTO_ABI 0x70630004u
+#define PC_PROTO_ABI 0x70630005u
 
 struct pc_worker;
 struct pc_conn;
@@ -90,7 +90,8 @@ bool pc_section_bool(const struct pc_section *s, const char *name);
 const char *pc_section_string(const struct pc_section *s, const char *name);
 /* The listener's name ("listener NAME" in the config). */
 const char *pc_section_listener(const struct pc_section *s);
-/* Identifies this listener's module instance; put it in messages (pc_msg). */
+/* Identifies this listener's module instance; put it in messages (pc_msg).
+ * Stays the same across reloads while the listener exists. */
 unsigned pc_section_service(const struct pc_section *s);
 
 /* ---- messages between workers ---------------------------------------- */
@@ -101,6 +102,10 @@ unsigned pc_section_service(const struct pc_section *s);
  * on_message returns, destroy() is called on that target's thread. */
 struct pc_msg {
     unsigned service;                   /* pc_section_service() of the sender */
+    /* Non-NULL: the message is for the value of this pc_worker_slot key
+     * on the target (pc_worker_slot_on_message), not for one listener's
+     * module instance; service is then not looked at. */
+    const void *slot_key;
     void (*destroy)(struct pc_msg *m);  /* frees the message; any worker */
     unsigned from;                      /* set by pc_post: sending worker id */
     atomic_uint refs;                   /* framework-owned */
@@ -125,11 +130,14 @@ struct pc_proto {
     const struct pc_option *options; /* terminated by {NULL}; may be NULL */
 
     /* Once per worker per listener, on the worker's thread, before any
-     * connection. *wstate is the module's per-worker state. Non-zero return
-     * aborts start-up. May be NULL. */
+     * connection: at start-up, or at the reload that adds the listener.
+     * *wstate is the module's per-worker state; cfg stays valid until
+     * worker_fini. Non-zero return aborts start-up (at a reload: this
+     * worker refuses the listener's connections). May be NULL. */
     int (*worker_init)(struct pc_worker *w, const struct pc_section *cfg,
                        void **wstate);
-    /* After the last connection of this worker closed. May be NULL. */
+    /* After the last connection of this worker closed: at exit, or once
+     * a listener a reload removed has none left here. May be NULL. */
     void (*worker_fini)(struct pc_worker *w, void *wstate);
 
     /* A connection was accepted. May be NULL. */
@@ -173,6 +181,16 @@ struct pc_proto {
      * from here. May be NULL: nothing is added. */
     size_t (*goodbye)(struct pc_conn *c, enum pc_close_reason why, char *buf,
                       size_t size);
+
+    /* The server began to stop (SIGTERM): called once for each open
+     * connection of this listener when its worker starts to drain, so
+     * that a session that would never end by itself (a chat member, a
+     * WebSocket) can be told now rather than at drain_timeout: typically
+     * pc_conn_end(c, PC_CLOSE_SHUTDOWN), or closing after the response
+     * being written. Connections still open at drain_timeout are cut
+     * (pc_conn_cut, PC_CLOSE_SHUTDOWN). On the connection's worker. May be
+     * NULL: the connection runs on until it ends or the drain timeout. */
+    void (*on_stop)(struct pc_conn *c);
 };
 
 /* ---- connections ----------------------------------------------------- */
@@ -238,6 +256,15 @@ void pc_conn_abort(struct pc_conn *c, enum pc_close_reason why);
  * callback, also twice (the second does nothing). */
 void pc_conn_cut(struct pc_conn *c, enum pc_close_reason why);
 
+/* Ends c after everything queued: the module's goodbye for `why` follows
+ * the queued output, then c closes as a cut one does (FIN, then the
+ * peer's EOF or a 5 s linger), reporting `why`. Input after it is read
+ * and dropped; writes are refused. If c must go sooner (drain_timeout,
+ * pc_conn_cut, pc_conn_abort), it is cut then: the unit being written is
+ * finished, the rest dropped, the goodbye sent once. Safe from any
+ * callback, also twice. */
+void pc_conn_end(struct pc_conn *c, enum pc_close_reason why);
+
 /* Closes c after its queued output has been sent (or at once, if the
  * peer is gone). Safe from any callback, also twice; the framework frees c
  * after the current callback returns and calls on_close once. */
@@ -276,6 +303,17 @@ unsigned pc_worker_count(const struct pc_worker *w);
  * itself lives as long as the worker. Worker thread only. NULL on out of
  * memory. */
 void **pc_worker_slot(struct pc_worker *w, const void *key);
+
+/* Sets, on this worker, what receives the messages addressed to a slot
+ * (pc_msg.slot_key = key): on_message(w, value, m), value being the
+ * slot's value then. For state that outlives any one listener, as the
+ * room core does: a reload may remove the listener whose service a
+ * message would otherwise name. NULL stops delivery (such messages are
+ * dropped). Worker thread only. Returns 0 or -ENOMEM. */
+int pc_worker_slot_on_message(struct pc_worker *w, const void *key,
+                              void (*on_message)(struct pc_worker *w,
+                                                 void *value,
+                                                 struct pc_msg *m));
 
 /* A timer on a worker's loop. Embed it in module state; the callback runs
  * on the worker that started it. Worker thread only. */

@@ -171,8 +171,8 @@ static void chat_on_open(struct pc_conn *c)
 {
     struct chat_conn *cc = pc_conn_state(c);
     struct chat_worker *cw = pc_conn_wstate(c);
-    if (room_user_open(&cc->u, cw->core, c, &chat_face, &cw->opt.limits,
-                       &cw->counters) < 0) {
+    if (room_user_open(&cc->u, cw->face.core, c, &chat_face, &cw->opt.limits,
+                       &cw->face.counters) < 0) {
         pc_conn_abort(c, PC_CLOSE_ERROR);
         return;
     }
@@ -300,32 +300,12 @@ static int chat_check(const struct pc_section *cfg, char *err, size_t errlen)
 static int chat_worker_init(struct pc_worker *w, const struct pc_section *cfg,
                             void **wstate)
 {
-    struct chat_worker *cw = calloc(1, sizeof *cw);
+    struct chat_worker *cw = room_face_worker_new(w, cfg, sizeof *cw);
     if (!cw)
         return -1;
-    cw->core = room_core_attach(w, cfg, &cw->counters);
-    if (!cw->core) {
-        free(cw);
-        return -1;
-    }
     read_options(&cw->opt, cfg);
     *wstate = cw;
     return 0;
-}
-
-static void chat_worker_fini(struct pc_worker *w, void *wstate)
-{
-    (void)w;
-    struct chat_worker *cw = wstate;
-    room_core_detach(cw->core);
-    free(cw);
-}
-
-static void chat_on_message(struct pc_worker *w, void *wstate,
-                            struct pc_msg *m)
-{
-    (void)w;
-    room_core_on_message(((struct chat_worker *)wstate)->core, m);
 }
 
 /* chat_check has passed on the new values before the reload reached us. */
@@ -356,13 +336,13 @@ const struct pc_proto pc_chat_proto = {
     .conn_size = sizeof(struct chat_conn),
     .options = chat_options,
     .worker_init = chat_worker_init,
-    .worker_fini = chat_worker_fini,
+    .worker_fini = room_face_worker_fini,
     .on_open = chat_on_open,
     .on_data = chat_on_data,
     .on_close = chat_on_close,
-    .on_message = chat_on_message,
     .reload = chat_reload,
     .check = chat_check,
     .refuse_text = "ERR server full, try again later\n",
     .goodbye = chat_goodbye,
+    .on_stop = room_face_on_stop,
 };

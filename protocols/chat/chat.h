@@ -13,9 +13,8 @@ struct chat_options {
 };
 
 struct chat_worker {
-    struct room_core *core;
+    struct room_face_worker face; /* first: room_face_worker_new */
     struct chat_options opt;
-    struct room_counters counters;
 };
 
 struct chat_conn {

@@ -250,7 +250,7 @@ enum http_event http_feed(struct http_conn *h, const char *data, size_t len,
     r->nheaders = h->nheaders;
     r->major = h->parser.http_major;
     r->minor = h->parser.http_minor;
-    r->keep_alive = http_should_keep_alive(&h->parser);
+    r->keep_alive = http_should_keep_alive(&h->parser) && !h->stopping;
     r->upgrade = h->parser.upgrade;
     uint64_t cl = h->parser.content_length;
     r->has_body = (h->parser.flags & F_CHUNKED) ||
@@ -381,13 +381,23 @@ static const char *date_now(void)
 
 bool http_closing(const struct http_conn *h)
 {
-    return h->closed || !h->req.keep_alive;
+    return h->closed || h->stopping || !h->req.keep_alive;
+}
+
+void http_conn_stop(struct http_conn *h)
+{
+    h->stopping = true;
+    if (h->answering || h->closed || h->in_head)
+        return; /* http_closing now says that answer is the last */
+    h->closed = true;
+    pc_timer_stop(pc_conn_worker(h->c), &h->timer);
+    pc_conn_close(h->c);
 }
 
 int http_head(struct http_conn *h, int status, const char *type,
               int64_t length, const char *extra, bool close)
 {
-    if (close)
+    if (close || h->stopping)
         h->req.keep_alive = false;
     bool v10 = h->req.major == 1 && h->req.minor == 0;
     char buf[1024];

@@ -93,6 +93,8 @@ struct http_conn {
     bool in_body;    /* dropping a request's body */
     bool answering;  /* between HTTP_EV_REQUEST and http_done */
     bool closed;     /* an error was answered: nothing more is read */
+    bool stopping;   /* the server is stopping: the answer being written,
+                        or the request being read, is the last */
     /* Set by the module after http_conn_open: answer an HTTP/1.0 request
      * with an "HTTP/1.0" status line instead of "HTTP/1.1" (both are
      * allowed; the metrics endpoint keeps the line its scrapers match). */
@@ -113,6 +115,10 @@ void http_conn_open(struct http_conn *h, struct pc_conn *c,
 /* Stops the timer; on_close, or when the connection leaves HTTP (an
  * upgrade). Idempotent. */
 void http_conn_close(struct http_conn *h);
+/* The server is stopping (on_stop): an idle connection closes now; one
+ * with a request being read or answered closes after that answer
+ * (Connection: close), as nginx does. */
+void http_conn_stop(struct http_conn *h);
 
 /* Parses data[0..len): sets *used to the bytes consumed and says what
  * they were. Call again with the rest after HTTP_EV_REQUEST (and after

@@ -172,8 +172,8 @@ static void irc_on_open(struct pc_conn *c)
 {
     struct irc_conn *ic = pc_conn_state(c);
     struct irc_worker *iw = pc_conn_wstate(c);
-    if (room_user_open(&ic->u, iw->core, c, &irc_face, &iw->opt.limits,
-                       &iw->counters) < 0) {
+    if (room_user_open(&ic->u, iw->face.core, c, &irc_face, &iw->opt.limits,
+                       &iw->face.counters) < 0) {
         pc_conn_abort(c, PC_CLOSE_ERROR);
         return;
     }
@@ -301,14 +301,9 @@ static int irc_check(const struct pc_section *cfg, char *err, size_t errlen)
 static int irc_worker_init(struct pc_worker *w, const struct pc_section *cfg,
                            void **wstate)
 {
-    struct irc_worker *iw = calloc(1, sizeof *iw);
+    struct irc_worker *iw = room_face_worker_new(w, cfg, sizeof *iw);
     if (!iw)
         return -1;
-    iw->core = room_core_attach(w, cfg, &iw->counters);
-    if (!iw->core) {
-        free(iw);
-        return -1;
-    }
     read_options(&iw->opt, cfg);
     time_t now = time(NULL);
     struct tm tm;
@@ -316,21 +311,6 @@ static int irc_worker_init(struct pc_worker *w, const struct pc_section *cfg,
     strftime(iw->created, sizeof iw->created, "%Y-%m-%d %H:%M:%S UTC", &tm);
     *wstate = iw;
     return 0;
-}
-
-static void irc_worker_fini(struct pc_worker *w, void *wstate)
-{
-    (void)w;
-    struct irc_worker *iw = wstate;
-    room_core_detach(iw->core);
-    free(iw);
-}
-
-static void irc_on_message(struct pc_worker *w, void *wstate,
-                           struct pc_msg *m)
-{
-    (void)w;
-    room_core_on_message(((struct irc_worker *)wstate)->core, m);
 }
 
 static void irc_reload(struct pc_worker *w, void *wstate,
@@ -375,13 +355,13 @@ const struct pc_proto pc_irc_proto = {
     .conn_size = sizeof(struct irc_conn),
     .options = irc_options,
     .worker_init = irc_worker_init,
-    .worker_fini = irc_worker_fini,
+    .worker_fini = room_face_worker_fini,
     .on_open = irc_on_open,
     .on_data = irc_on_data,
     .on_close = irc_on_close,
-    .on_message = irc_on_message,
     .reload = irc_reload,
     .check = irc_check,
     .refuse_text = "ERROR :Closing Link: server full, try again later\r\n",
     .goodbye = irc_goodbye,
+    .on_stop = room_face_on_stop,
 };

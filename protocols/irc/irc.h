@@ -25,9 +25,8 @@ struct irc_options {
 };
 
 struct irc_worker {
-    struct room_core *core;
+    struct room_face_worker face; /* first: room_face_worker_new */
     struct irc_options opt;
-    struct room_counters counters;
     char created[64];            /* for 003 */
 };
 

@@ -142,6 +142,11 @@ static void metrics_reload(struct pc_worker *w, void *wstate,
     http_limits_read(&((struct metrics_worker *)wstate)->http, cfg);
 }
 
+static void metrics_stop(struct pc_conn *c)
+{
+    http_conn_stop(&((struct metrics_conn *)pc_conn_state(c))->http);
+}
+
 static const struct pc_option metrics_options[] = {
     HTTP_OPTIONS,
     {NULL, 0, NULL, 0, 0, NULL},
@@ -159,6 +164,7 @@ const struct pc_proto pc_metrics_proto = {
     .on_close = metrics_close,
     .reload = metrics_reload,
     .check = metrics_check,
+    .on_stop = metrics_stop,
     .refuse_text = "HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n"
                    "Connection: close\r\n\r\n",
 };

@@ -7,8 +7,19 @@
 
 #include "protocols/room/cluster.h"
 
-/* The key of the core in each worker's pc_worker_slot. */
+/* The key of the core in each worker's pc_worker_slot. Messages between
+ * cores are addressed to it, not to a face listener's service: a reload
+ * may remove any face listener while the others (and the core) live on. */
 static const char core_slot_key = 0;
+
+static void handle(struct room_core *core, struct room_msg *m);
+
+static void core_on_message(struct pc_worker *w, void *value,
+                            struct pc_msg *m)
+{
+    (void)w;
+    handle(value, (struct room_msg *)m);
+}
 
 struct room_core *room_core_attach(struct pc_worker *w,
                                    const struct pc_section *cfg,
@@ -19,15 +30,15 @@ struct room_core *room_core_attach(struct pc_worker *w,
         return NULL;
     struct room_core *core = *slot;
     if (!core) {
-        /* Listeners start in config order on every worker, so the first
-         * face, whose service the core uses, is the same everywhere. */
         core = calloc(1, sizeof *core);
-        if (!core)
+        if (!core || pc_worker_slot_on_message(w, &core_slot_key,
+                                               core_on_message) < 0) {
+            free(core);
             return NULL;
+        }
         core->w = w;
         core->id = pc_worker_id(w);
         core->nworkers = pc_worker_count(w);
-        core->service = pc_section_service(cfg);
         room_metrics_init(core, w);
         const struct pc_section *cluster = pc_cluster_section(w);
         if (cluster && !(core->cluster = room_cluster_new(core, cluster))) {
@@ -54,6 +65,7 @@ void room_core_detach(struct room_core *core)
     room_map_free(&core->users);
     room_map_free(&core->by_nick);
     *pc_worker_slot(core->w, &core_slot_key) = NULL;
+    (void)pc_worker_slot_on_message(core->w, &core_slot_key, NULL);
     free(core);
 }
 
@@ -74,7 +86,7 @@ struct room_msg *room_msg_new(struct room_core *core, enum room_op op,
         return NULL;
     }
     memset(m, 0, sizeof *m);
-    m->base.service = core->service;
+    m->base.slot_key = &core_slot_key;
     m->base.destroy = msg_destroy;
     m->op = (uint8_t)op;
     m->worker = core->id;
@@ -154,9 +166,31 @@ void room_send(struct room_core *core, unsigned to, struct room_msg *m)
     pc_post(core->w, to, &m->base);
 }
 
-void room_core_on_message(struct room_core *core, struct pc_msg *m)
+void *room_face_worker_new(struct pc_worker *w, const struct pc_section *cfg,
+                           size_t size)
 {
-    handle(core, (struct room_msg *)m);
+    struct room_face_worker *fw = calloc(1, size);
+    if (!fw)
+        return NULL;
+    fw->core = room_core_attach(w, cfg, &fw->counters);
+    if (!fw->core) {
+        free(fw);
+        return NULL;
+    }
+    return fw;
+}
+
+void room_face_worker_fini(struct pc_worker *w, void *wstate)
+{
+    (void)w;
+    struct room_face_worker *fw = wstate;
+    room_core_detach(fw->core);
+    free(fw);
+}
+
+void room_face_on_stop(struct pc_conn *c)
+{
+    pc_conn_end(c, PC_CLOSE_SHUTDOWN);
 }
 
 unsigned room_home_of(const struct room_core *core, const char *key)

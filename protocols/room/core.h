@@ -13,7 +13,7 @@ struct room_cluster;
 struct room_core {
     struct pc_worker *w;
     struct room_cluster *cluster; /* NULL without [cluster] */
-    unsigned id, nworkers, service;
+    unsigned id, nworkers;
     unsigned faces;          /* listeners attached */
     uint64_t guests;         /* nicks generated here */
     struct room_map users;   /* id -> struct room_user, this worker's */

@@ -224,8 +224,25 @@ struct room_core *room_core_attach(struct pc_worker *w,
                                    struct room_counters *counters);
 /* The face listener is done; the last one frees the core. worker_fini. */
 void room_core_detach(struct room_core *core);
-/* A message for the core: every face's on_message passes it on. */
-void room_core_on_message(struct room_core *core, struct pc_msg *m);
+
+/* What every face's worker state starts with, so that attaching to the
+ * core and detaching are written once for all faces (the cores' messages
+ * go to the worker slot they share, not to a face). */
+struct room_face_worker {
+    struct room_core *core;
+    struct room_counters counters; /* this listener's room metrics */
+};
+/* A face's worker state of `size` bytes (zeroed; a struct whose first
+ * member is a struct room_face_worker) attached to the worker's core.
+ * Returns it or NULL (out of memory). worker_init. */
+void *room_face_worker_new(struct pc_worker *w, const struct pc_section *cfg,
+                           size_t size);
+/* Detaches and frees what room_face_worker_new made, once the face has
+ * freed its own parts; usable as a face's worker_fini. */
+void room_face_worker_fini(struct pc_worker *w, void *wstate);
+/* Ends a member's connection after its queued output with the face's
+ * goodbye for a shutdown (pc_conn_end): the on_stop of chat and irc. */
+void room_face_on_stop(struct pc_conn *c);
 
 /* ---- a user ---------------------------------------------------------- */
 

@@ -113,6 +113,17 @@ static void web_on_close(struct pc_conn *c, enum pc_close_reason why)
     wc->quit_reason = NULL;
 }
 
+/* A WebSocket member gets its close frame (1001) after what is queued;
+ * an HTTP connection closes now if idle, else after its answer. */
+static void web_on_stop(struct pc_conn *c)
+{
+    struct web_conn *wc = pc_conn_state(c);
+    if (wc->mode == WEB_WS)
+        pc_conn_end(c, PC_CLOSE_SHUTDOWN);
+    else
+        http_conn_stop(&wc->http);
+}
+
 static size_t web_goodbye(struct pc_conn *c, enum pc_close_reason why,
                           char *buf, size_t size)
 {
@@ -189,50 +200,35 @@ static int web_check(const struct pc_section *cfg, char *err, size_t errlen)
     return 0;
 }
 
+static void web_worker_fini(struct pc_worker *w, void *wstate)
+{
+    struct web_worker *ww = wstate;
+    if (ww->root_fd >= 0)
+        close(ww->root_fd);
+    free(ww->chunk);
+    room_face_worker_fini(w, ww);
+}
+
 static int web_worker_init(struct pc_worker *w, const struct pc_section *cfg,
                            void **wstate)
 {
-    struct web_worker *ww = calloc(1, sizeof *ww);
+    struct web_worker *ww = room_face_worker_new(w, cfg, sizeof *ww);
     if (!ww)
         return -1;
     ww->w = w;
     read_options(&ww->opt, cfg);
     ww->chunk = malloc(WEB_CHUNK);
     ww->root_fd = open_root(ww->opt.root);
-    ww->core = room_core_attach(w, cfg, &ww->counters);
-    if (!ww->chunk || !ww->core || (ww->opt.root[0] && ww->root_fd < 0)) {
+    if (!ww->chunk || (ww->opt.root[0] && ww->root_fd < 0)) {
         if (ww->opt.root[0] && ww->root_fd < 0)
             pc_log(PC_LOG_ERR, "web: cannot open root %s: %s", ww->opt.root,
                    strerror(errno));
-        if (ww->core)
-            room_core_detach(ww->core);
-        if (ww->root_fd >= 0)
-            close(ww->root_fd);
-        free(ww->chunk);
-        free(ww);
+        web_worker_fini(w, ww);
         return -1;
     }
     web_page_init(ww);
     *wstate = ww;
     return 0;
-}
-
-static void web_worker_fini(struct pc_worker *w, void *wstate)
-{
-    (void)w;
-    struct web_worker *ww = wstate;
-    room_core_detach(ww->core);
-    if (ww->root_fd >= 0)
-        close(ww->root_fd);
-    free(ww->chunk);
-    free(ww);
-}
-
-static void web_on_message(struct pc_worker *w, void *wstate,
-                           struct pc_msg *m)
-{
-    (void)w;
-    room_core_on_message(((struct web_worker *)wstate)->core, m);
 }
 
 /* web_check has passed on the new values. A root that cannot be opened
@@ -291,10 +287,10 @@ const struct pc_proto pc_web_proto = {
     .on_data = web_on_data,
     .on_drain = web_on_drain,
     .on_close = web_on_close,
-    .on_message = web_on_message,
     .reload = web_reload,
     .check = web_check,
     .refuse_text = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
                    "Connection: close\r\n\r\n",
     .goodbye = web_goodbye,
+    .on_stop = web_on_stop,
 };

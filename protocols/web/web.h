@@ -31,8 +31,7 @@ struct web_options {
 };
 
 struct web_worker {
-    struct room_core *core;
-    struct room_counters counters; /* this listener's room metrics */
+    struct room_face_worker face; /* first: room_face_worker_new */
     struct pc_worker *w;
     struct web_options opt;
     int root_fd;                 /* O_PATH of root, -1 without one */

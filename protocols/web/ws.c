@@ -280,8 +280,8 @@ static int ws_open(struct web_conn *wc)
     if (wslay_event_context_server_init(&wc->ws, &cbs, wc) != 0)
         return -1;
     wslay_event_config_set_max_recv_msg_length(wc->ws, ww->opt.max_message);
-    if (room_user_open(&wc->u, ww->core, wc->http.c, &web_face,
-                       &ww->opt.limits, &ww->counters) < 0)
+    if (room_user_open(&wc->u, ww->face.core, wc->http.c, &web_face,
+                       &ww->opt.limits, &ww->face.counters) < 0)
         return -1;
     snprintf(wc->u.user, sizeof wc->u.user, "web");
     pc_timer_init(&wc->ping, ping_cb, wc);

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import unittest
 
 BINARY = os.environ.get("PERCORED", os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "percored"))
@@ -158,13 +159,6 @@ class Percored:
         return {dict(k[1])["worker"]: v for k, v in m.items()
                 if k[0] == metric and len(k[1]) == 1}
 
-    def total(self, metric, name="metrics", **labels):
-        """A counter summed over workers (and over the labels not given):
-        total("percore_closed", reason="idle")."""
-        want = set(labels.items())
-        return sum(v for k, v in self.metrics(name).items()
-                   if k[0] == metric and want <= set(k[1]))
-
     def cpu_seconds(self):
         """User + system CPU time the server has used so far."""
         with open(f"/proc/{self.proc.pid}/stat") as f:
@@ -177,6 +171,29 @@ class Percored:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
         return 0
+
+
+class SharedServer(unittest.TestCase):
+    """A test class whose tests share one percored, started before the
+    first and stopped (its clean exit checked) after the last. A subclass
+    gives server(), a Percored not yet started, and LISTENER, the
+    listener whose port is cls.port; one that prepares files first calls
+    super().setUpClass() after them."""
+
+    LISTENER = "echo"
+
+    @classmethod
+    def server(cls):
+        return Percored()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = cls.server().__enter__()
+        cls.port = cls.srv.ports[cls.LISTENER]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.__exit__(None, None, None)
 
 
 def recv_exactly(sock, n):

@@ -17,7 +17,7 @@ import threading
 import time
 import unittest
 
-from percored import BINARY, SLOW, Percored, free_port, run
+from percored import BINARY, SANITIZED, SLOW, Percored, free_port, run
 
 CLIENTS = 100
 ROOM = "churn"
@@ -32,6 +32,18 @@ def offered_backends():
     m = re.search(r"--backend NAME +libev's backend, one of: (.+)", out)
     assert m, "no backend line in --help:\n" + out
     return m.group(1).split()
+
+
+def fault_backends():
+    """The backends the fault and shutdown matrices run over: every
+    offered one; under a sanitizer the default and select only. The
+    sanitizers look at percore's own code, which is the same over every
+    backend, and the plain suite runs the whole matrix (test_backends
+    itself runs every backend under the sanitizers too)."""
+    offered = offered_backends()
+    if SANITIZED:
+        return [b for b in offered if b in ("auto", "select")]
+    return offered
 
 
 def connect(port):

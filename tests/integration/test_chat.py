@@ -2,31 +2,25 @@
 sockets: one order per room across workers, nick races, private messages,
 notices, bad lines, slow readers, flood control, reload."""
 
-import os
 import re
-import selectors
 import signal
 import socket
 import threading
 import time
 import unittest
 
+from line_client import LineClient, gather_numbered
 from percored import SANITIZED, SLOW, Percored, wait_for
 
 WORKERS = 4
 
 
-class Client:
+class Client(LineClient):
     """A line client. The server's generated nick guestK tells the worker:
     K mod the worker count."""
 
     def __init__(self, server, name="chat", rcvbuf=None):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        if rcvbuf:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.settimeout(10 * SLOW)
-        self.sock.connect(("127.0.0.1", server.ports[name]))
-        self.buf = b""
+        super().__init__(server.ports[name], rcvbuf)
         welcome = self.line()
         m = re.match(r"\*\*\* welcome to percore chat, (guest(\d+));", welcome)
         assert m, welcome
@@ -36,36 +30,12 @@ class Client:
     def send(self, text):
         self.sock.sendall(text.encode() if isinstance(text, str) else text)
 
-    def line(self, timeout=10):
-        deadline = time.time() + timeout * SLOW
-        while b"\n" not in self.buf:
-            self.sock.settimeout(max(0.01, deadline - time.time()))
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("connection closed; had %r" % self.buf)
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\n")
-        return line.decode()
-
-    def expect(self, pattern, timeout=10):
-        """Reads until a line matches; returns the match and lines skipped."""
-        skipped = []
-        while True:
-            line = self.line(timeout)
-            m = re.fullmatch(pattern, line)
-            if m:
-                return m, skipped
-            skipped.append(line)
-
     def command(self, text, pattern):
         self.send(text + "\n")
         return self.expect(pattern)[0]
 
     def join(self, room):
         self.command(f"/join {room}", re.escape(f"OK join {room}"))
-
-    def close(self):
-        self.sock.close()
 
 
 def on_workers(server, wanted):
@@ -113,27 +83,10 @@ class RoomOrder(unittest.TestCase):
             sender = threading.Thread(target=send_all)
             sender.start()
             expected = per_room * lines
-            got = {c: [] for c in clients}
-            sel = selectors.DefaultSelector()
-            for c in clients:
-                c.sock.setblocking(False)
-                sel.register(c.sock, selectors.EVENT_READ, c)
-            deadline = time.time() + 60 * SLOW
-            pending = set(clients)
-            while pending and time.time() < deadline:
-                for key, _ in sel.select(timeout=1):
-                    c = key.data
-                    c.buf += c.sock.recv(1 << 16)
-                    *done, c.buf = c.buf.split(b"\n")
-                    for raw in done:
-                        m = re.fullmatch(rb"(guest\d+): (guest\d+) (\d+)", raw)
-                        if m:
-                            self.assertEqual(m.group(1), m.group(2))
-                            got[c].append((m.group(1), int(m.group(3))))
-                    if len(got[c]) >= expected:
-                        pending.discard(c)
+            numbered = re.compile(rb"(guest\d+): (guest\d+) (\d+)")
+            got, pending = gather_numbered(clients, lambda c: numbered,
+                                           expected)
             sender.join()
-            sel.close()
             self.assertFalse(pending, "members still missing lines")
             for r in range(rooms):
                 members = [c for c in clients if c.room == f"room{r}"]
@@ -384,13 +337,7 @@ class SlowAndFast(unittest.TestCase):
             # The member that was cut off, reading now (within the
             # server's linger), gets whole lines to the last byte, then
             # why it was disconnected, then the end of the stream.
-            rest = slow.buf
-            slow.sock.settimeout(10 * SLOW)
-            while True:
-                chunk = slow.sock.recv(65536)
-                if not chunk:
-                    break
-                rest += chunk
+            rest = slow.read_to_end()
             self.assertTrue(rest.endswith(b"\n"), rest[-200:])
             last = rest.decode().splitlines()[-1]
             self.assertEqual(last, "*** disconnected: sendq exceeded")

@@ -5,29 +5,25 @@ makes of the other's lines, modes set on IRC holding for chat members,
 and a slow IRC reader cut after its last whole line."""
 
 import re
-import selectors
 import socket
 import threading
-import time
 import unittest
 
+from line_client import LineClient, gather_numbered
 from percored import SLOW, Percored, wait_for
 from test_chat import Client as ChatClient
 
 WORKERS = 4
 
 
-class IrcClient:
+class IrcClient(LineClient):
     """A raw IRC client: registers and reads CR LF lines."""
 
+    EOL = b"\r\n"
+
     def __init__(self, server, nick, caps=(), rcvbuf=None):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        if rcvbuf:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.settimeout(10 * SLOW)
-        self.sock.connect(("127.0.0.1", server.ports["irc"]))
+        super().__init__(server.ports["irc"], rcvbuf)
         getattr(server, "clients", []).append(self.sock)
-        self.buf = b""
         self.nick = nick
         if caps:
             self.send("CAP LS 302")
@@ -43,32 +39,9 @@ class IrcClient:
         data = text.encode() if isinstance(text, str) else text
         self.sock.sendall(data + b"\r\n")
 
-    def line(self, timeout=10):
-        deadline = time.time() + timeout * SLOW
-        while b"\r\n" not in self.buf:
-            self.sock.settimeout(max(0.01, deadline - time.time()))
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("connection closed; had %r" % self.buf)
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\r\n")
-        return line.decode()
-
-    def expect(self, pattern, timeout=10):
-        skipped = []
-        while True:
-            line = self.line(timeout)
-            m = re.fullmatch(pattern, line)
-            if m:
-                return m, skipped
-            skipped.append(line)
-
     def join(self, channel):
         self.send(f"JOIN {channel}")
         self.expect(rf":\S+ 366 {re.escape(self.nick)} {re.escape(channel)} .*")
-
-    def close(self):
-        self.sock.close()
 
 
 class FacesServer(Percored):
@@ -117,30 +90,12 @@ class OneOrderAcrossFaces(unittest.TestCase):
             sender = threading.Thread(target=send_all)
             sender.start()
             expected = 2 * per_face * lines
-            got = {c: [] for c in members}
-            sel = selectors.DefaultSelector()
-            for c in members:
-                c.sock.setblocking(False)
-                sel.register(c.sock, selectors.EVENT_READ, c)
             chat_line = re.compile(rb"(\S+): (\S+) (\d+)")
             irc_line = re.compile(rb":(\S+?)!\S+ PRIVMSG #\S+ :(\S+) (\d+)")
-            deadline = time.time() + 60 * SLOW
-            pending = set(members)
-            while pending and time.time() < deadline:
-                for key, _ in sel.select(timeout=1):
-                    c = key.data
-                    c.buf += c.sock.recv(1 << 16)
-                    *done, c.buf = re.split(rb"\r?\n", c.buf)
-                    pat = irc_line if isinstance(c, IrcClient) else chat_line
-                    for raw in done:
-                        m = pat.fullmatch(raw)
-                        if m:
-                            self.assertEqual(m.group(1), m.group(2))
-                            got[c].append((m.group(1), int(m.group(3))))
-                    if len(got[c]) >= expected:
-                        pending.discard(c)
+            got, pending = gather_numbered(
+                members, lambda c: irc_line if isinstance(c, IrcClient)
+                else chat_line, expected)
             sender.join()
-            sel.close()
             self.assertFalse(pending, "members still missing lines")
             for r in range(rooms):
                 room = [c for c in members if c.room == f"room{r}"]
@@ -364,13 +319,7 @@ class SlowIrcReader(unittest.TestCase):
             # linger, torn). Its close then sends the room its QUIT.
             wait_for(lambda: srv.total("percore_room_sendq_cutoffs_total") >= 1,
                      timeout=30, what="the sendq cut")
-            rest = slow.buf
-            slow.sock.settimeout(10 * SLOW)
-            while True:
-                chunk = slow.sock.recv(65536)
-                if not chunk:
-                    break
-                rest += chunk
+            rest = slow.read_to_end()
             slow.sock.close()
             talker.expect(r":slow!\S+ QUIT :SendQ exceeded", timeout=30)
             self.assertTrue(rest.endswith(b"\r\n"), rest[-100:])

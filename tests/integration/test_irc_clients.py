@@ -16,8 +16,10 @@ import os
 import sys
 import unittest
 
-from irc_clients import (Chat, Ii, Irssi, MODE, Ngircd, Weechat, esc,
-                         missing_programs, quit_reason)
+from irc_client_ii import Ii
+from irc_client_tui import Irssi, Weechat
+from irc_clients import (Chat, MODE, Ngircd, esc, missing_programs,
+                         quit_reason)
 from percored import SLOW, Percored, free_port, run, wait_for
 
 SERVER = os.environ.get("IRC_SERVER", "percored") or "percored"

@@ -5,10 +5,10 @@ answered in kind (what percored --stats and older scrapers match)."""
 
 import re
 import socket
-import time
 import unittest
 
-from percored import Percored, SLOW, free_port, run
+from http_probes import check_idle_closed, check_refused, check_slowloris
+from percored import Percored, SLOW, SharedServer, free_port, run
 from webclient import Http
 
 TYPE = "text/plain; version=0.0.4"
@@ -34,18 +34,9 @@ def accepted(body):
     return int(m[1])
 
 
-class KeepAlive(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = metrics_server()
-        cls.srv.start()
-        cls.port = cls.srv.ports["metrics"]
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-        cls.srv.__exit__(None, None, None)
+class KeepAlive(SharedServer):
+    LISTENER = "metrics"
+    server = staticmethod(metrics_server)
 
     def test_two_requests_on_one_connection(self):
         c = Http(self.port)
@@ -115,19 +106,13 @@ class KeepAlive(unittest.TestCase):
         c.close()
 
     def test_a_bad_request_is_400_and_closed(self):
-        c = Http(self.port)
-        c.send("GET /metrics HTTP/1.1\r\nNo colon here\r\n\r\n")
-        status, h, _ = c.response()
-        self.assertEqual((status, h["connection"]), (400, "close"))
-        self.assertTrue(c.closed())
+        check_refused(self, self.port,
+                      b"GET /metrics HTTP/1.1\r\nNo colon here\r\n\r\n", 400)
 
     def test_a_head_over_max_head_is_431_and_closed(self):
-        c = Http(self.port)
-        c.send("GET /metrics HTTP/1.1\r\n" + "X-Pad: %s\r\n" % ("y" * 100)
-               * 100)  # over the default 8K, unfinished
-        status, h, _ = c.response()
-        self.assertEqual((status, h["connection"]), (431, "close"))
-        self.assertTrue(c.closed())
+        pad = b"X-Pad: %s\r\n" % (b"y" * 100) * 100  # over the default 8K
+        check_refused(self, self.port, b"GET /metrics HTTP/1.1\r\n" + pad,
+                      431)  # the head unfinished
 
     def test_http10_is_answered_with_http10_and_closed(self):
         with socket.create_connection(("127.0.0.1", self.port),
@@ -167,29 +152,11 @@ class Timeouts(unittest.TestCase):
 
     def test_slowloris_gets_408_and_is_closed(self):
         with metrics_server("--set", "metrics.header_timeout=0.5") as srv:
-            c = Http(srv.ports["metrics"])
-            start = time.time()
-            c.send("GET /metrics HTTP/1.1\r\n")
-            # A header every 0.1 s: the old reader waited for ever.
-            c.sock.settimeout(0.1)
-            for i in range(int(100 * SLOW)):
-                try:
-                    c.fill()
-                    break
-                except socket.timeout:
-                    c.send(f"X-{i}: y\r\n")
-            c.sock.settimeout(5 * SLOW)
-            status, h, _ = c.response()
-            self.assertEqual((status, h["connection"]), (408, "close"))
-            self.assertLess(time.time() - start, 10 * SLOW)
-            self.assertTrue(c.closed())
+            check_slowloris(self, srv.ports["metrics"], "/metrics")
 
     def test_an_idle_keep_alive_connection_is_closed_silently(self):
         with metrics_server("--set", "metrics.keepalive_timeout=0.3") as srv:
-            c = Http(srv.ports["metrics"])
-            c.send("GET /metrics HTTP/1.1\r\n\r\n")
-            self.assertEqual(c.response()[0], 200)
-            self.assertTrue(c.closed())
+            check_idle_closed(self, srv.ports["metrics"], "/metrics")
 
 
 class Options(unittest.TestCase):

@@ -117,12 +117,12 @@ class NotifyTest(unittest.TestCase):
             self.notify.wait(r"READY=1")
             out = srv.output()
             self.assertIn("'backend' changed: needs a restart", out)
-            self.assertIn("[listener echo] listen changed to 127.0.0.1:%d: "
-                          "needs a restart; still on 127.0.0.1:%d"
-                          % (other, port), out)
+            self.assertIn("listener echo moved from 127.0.0.1:%d to "
+                          "127.0.0.1:%d" % (port, other), out)
             self.assertIn("reloaded", out)
-            # The live part applied; the socket stayed where it was.
-            self.assertEqual(echo_once(port), b"ping\n")
+            # The live part applied, the listener moved with it.
+            self.assertEqual(echo_once(other), b"ping\n")
+            port = other
 
             with open(path, "w") as f:
                 f.write("[server]\nworkers = many\n")

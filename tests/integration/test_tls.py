@@ -22,26 +22,15 @@ import threading
 import time
 import unittest
 
-import irc_clients
+import irc_client_tui
 from percored import SLOW, wait_for
-from tls_support import (Certs, Lines, SClient, TlsServer, client_context,
+from tls_support import (V12, V13, Lines, ModuleCerts, SClient, TlsServer,
+                         bio_client, bio_handshake, client_context,
                          echo_check, pump, tls_connect, tls_keys)
 
-V12, V13 = ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3
 VERSION_NAME = {V12: "TLSv1.2", V13: "TLSv1.3"}
-CERTS = None
-
-
-def setUpModule():
-    global CERTS
-    if not shutil.which("openssl"):
-        raise unittest.SkipTest("no openssl command")
-    CERTS = Certs()
-
-
-def tearDownModule():
-    if CERTS:
-        CERTS.close()
+CERTS = ModuleCerts()
+setUpModule, tearDownModule = CERTS.make, CERTS.close
 
 
 def metrics_listener():
@@ -139,25 +128,11 @@ class ModuleApi(unittest.TestCase):
             watcher = Lines(tls_connect(client_context(CERTS), srv.ports["chat"]))
             watcher_nick = chat_greeting(watcher)
             ctx = client_context(CERTS, version=V13)
-            inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-            tls = ctx.wrap_bio(inc, out, server_hostname="127.0.0.1")
+            tls, inc, out = bio_client(ctx)
             raw = socket.create_connection(("127.0.0.1", srv.ports["chat"]),
                                            timeout=10 * SLOW)
             self.addCleanup(raw.close)
-            try:
-                tls.do_handshake()
-            except ssl.SSLWantReadError:
-                pass
-            raw.sendall(out.read())  # ClientHello
-            while True:  # ServerHello ... the server's Finished
-                chunk = raw.recv(65536)
-                self.assertTrue(chunk, "server closed mid-handshake")
-                inc.write(chunk)
-                try:
-                    tls.do_handshake()
-                    break
-                except ssl.SSLWantReadError:
-                    continue
+            bio_handshake(tls, inc, out, raw)  # up to the server's Finished
             finished = out.read()  # the client's Finished: held back
             self.assertTrue(finished)
             raw.settimeout(0.5)
@@ -254,7 +229,7 @@ class ChatOverTls(unittest.TestCase):
                 c.close()
 
 
-class TlsIrssi(irc_clients.Irssi):
+class TlsIrssi(irc_client_tui.Irssi):
     """irssi connecting with TLS (`-c 127.0.0.1 -p PORT` finds this server
     entry), verifying the server against the test certificates."""
 
@@ -369,17 +344,10 @@ class CleanClose(unittest.TestCase):
             for version in (V12, V13):
                 payload = os.urandom(1 << 20)
                 ctx = client_context(CERTS, version=version)
-                inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-                tls = ctx.wrap_bio(inc, out, server_hostname="127.0.0.1")
+                tls, inc, out = bio_client(ctx)
                 raw = socket.create_connection(
                     ("127.0.0.1", srv.ports["echo"]), timeout=30 * SLOW)
-                while True:
-                    try:
-                        tls.do_handshake()
-                        break
-                    except ssl.SSLWantReadError:
-                        raw.sendall(out.read())
-                        inc.write(raw.recv(65536))
+                bio_handshake(tls, inc, out, raw)
                 tls.write(payload)
                 with self.assertRaises(ssl.SSLWantReadError):
                     tls.unwrap()  # close_notify queued; theirs not here yet

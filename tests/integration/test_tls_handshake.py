@@ -9,7 +9,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -18,24 +17,13 @@ import threading
 import unittest
 
 from percored import SLOW, run, wait_for
-from tls_support import (OPENSSL, SERIAL_A, SERIAL_B, Certs, EchoWatch,
-                         TlsServer, client_context, client_hello, echo_check,
-                         serial_of, tls_connect, tls_keys)
+from tls_support import (OPENSSL, SERIAL_A, SERIAL_B, V12, V13, EchoWatch,
+                         ModuleCerts, TlsServer, bio_client, bio_handshake,
+                         client_context, client_hello, echo_check, serial_of,
+                         tls_connect, tls_keys)
 
-V12, V13 = ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3
-CERTS = None
-
-
-def setUpModule():
-    global CERTS
-    if not shutil.which("openssl"):
-        raise unittest.SkipTest("no openssl command")
-    CERTS = Certs()
-
-
-def tearDownModule():
-    if CERTS:
-        CERTS.close()
+CERTS = ModuleCerts()
+setUpModule, tearDownModule = CERTS.make, CERTS.close
 
 
 def raw_connect(port, timeout=10):
@@ -480,17 +468,11 @@ class Reload(unittest.TestCase):
         with TlsServer([("tls", "echo", {"tls_certificate": self.cert,
                                          "tls_key": self.key})]) as srv:
             ctx = client_context(CERTS, version=V13)
-            inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-            tls = ctx.wrap_bio(inc, out, server_hostname="127.0.0.1")
+            tls, inc, out = bio_client(ctx)
             raw = raw_connect(srv.ports["tls"])
             self.addCleanup(raw.close)
-            while True:  # up to the server's Finished (with certificate A)
-                try:
-                    tls.do_handshake()
-                    break
-                except ssl.SSLWantReadError:
-                    raw.sendall(out.read())
-                    inc.write(raw.recv(65536))
+            # up to the server's Finished (with certificate A)
+            bio_handshake(tls, inc, out, raw)
             self.install("ec_b")
             srv.reload("reloaded")
             self.assertEqual(self.serial(srv), SERIAL_B)

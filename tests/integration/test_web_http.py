@@ -12,7 +12,8 @@ import tempfile
 import time
 import unittest
 
-from percored import SLOW, Percored
+from http_probes import check_idle_closed, check_refused, check_slowloris
+from percored import Percored, SharedServer
 from webclient import Http, get
 
 DATE = re.compile(r"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT")
@@ -22,15 +23,9 @@ def web_server(*extra, workers=2):
     return Percored(*extra, listeners=(("web", "web"),), workers=workers)
 
 
-class BuiltInPage(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = web_server().__enter__()
-        cls.port = cls.srv.ports["web"]
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.__exit__(None, None, None)
+class BuiltInPage(SharedServer):
+    LISTENER = "web"
+    server = staticmethod(web_server)
 
     def test_get_slash_serves_the_chat_page_with_date_length_type(self):
         status, h, body = get(self.port)
@@ -120,12 +115,7 @@ class BuiltInPage(unittest.TestCase):
         c.close()
 
     def refused(self, data, status):
-        c = Http(self.port)
-        c.send(data)
-        got, h, _ = c.response()
-        self.assertEqual(got, status, data[:80])
-        self.assertEqual(h.get("connection"), "close")
-        self.assertTrue(c.closed())
+        check_refused(self, self.port, data, status)
 
     def test_malformed_requests_get_400_and_close(self):
         self.refused(b"GET / HTTP/1.1\r\nno colon here\r\n\r\n", 400)
@@ -166,22 +156,7 @@ class BuiltInPage(unittest.TestCase):
 class Timeouts(unittest.TestCase):
     def test_slowloris_gets_408_and_is_closed(self):
         with web_server("--set", "web.header_timeout=0.5") as srv:
-            c = Http(srv.ports["web"])
-            start = time.time()
-            c.send("GET / HTTP/1.1\r\n")
-            # A header every 0.1 s keeps a naive server waiting forever.
-            c.sock.settimeout(0.1)
-            for i in range(int(100 * SLOW)):
-                try:
-                    c.fill()
-                    break
-                except socket.timeout:
-                    c.send(f"X-{i}: y\r\n")
-            c.sock.settimeout(5 * SLOW)
-            status, h, _ = c.response()
-            self.assertEqual((status, h["connection"]), (408, "close"))
-            self.assertLess(time.time() - start, 10 * SLOW)
-            self.assertTrue(c.closed())
+            check_slowloris(self, srv.ports["web"], "/")
 
     def test_a_connection_that_never_sends_gets_408(self):
         with web_server("--set", "web.header_timeout=0.3") as srv:
@@ -191,13 +166,16 @@ class Timeouts(unittest.TestCase):
 
     def test_an_idle_keep_alive_connection_is_closed_silently(self):
         with web_server("--set", "web.keepalive_timeout=0.3") as srv:
-            c = Http(srv.ports["web"])
-            c.send("GET / HTTP/1.1\r\n\r\n")
-            self.assertEqual(c.response()[0], 200)
-            self.assertTrue(c.closed(timeout=10))
+            check_idle_closed(self, srv.ports["web"], "/")
 
 
-class StaticFiles(unittest.TestCase):
+class StaticFiles(SharedServer):
+    LISTENER = "web"
+
+    @classmethod
+    def server(cls):
+        return web_server("--set", f"web.root={cls.root}")
+
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="pc-web-")
@@ -219,12 +197,11 @@ class StaticFiles(unittest.TestCase):
                    os.path.join(cls.root, "out-link.txt"))
         os.symlink("../secret.txt", os.path.join(cls.root, "rel-out.txt"))
         os.symlink(cls.tmp, os.path.join(cls.root, "out-dir"))
-        cls.srv = web_server("--set", f"web.root={cls.root}").__enter__()
-        cls.port = cls.srv.ports["web"]
+        super().setUpClass()
 
     @classmethod
     def tearDownClass(cls):
-        cls.srv.__exit__(None, None, None)
+        super().tearDownClass()
         shutil.rmtree(cls.tmp)
 
     def test_types_index_and_escapes(self):

@@ -13,7 +13,7 @@ import unittest
 
 import websockets
 
-from percored import SLOW, Percored
+from percored import SLOW, Percored, SharedServer
 from webclient import Http, Ws, frame, handshake_request
 
 
@@ -22,15 +22,9 @@ def web_server(*extra, workers=2):
                     *extra, listeners=(("web", "web"),), workers=workers)
 
 
-class Handshake(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = web_server().__enter__()
-        cls.port = cls.srv.ports["web"]
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.__exit__(None, None, None)
+class Handshake(SharedServer):
+    LISTENER = "web"
+    server = staticmethod(web_server)
 
     def status(self, request):
         c = Http(self.port)
@@ -90,15 +84,9 @@ class Handshake(unittest.TestCase):
         c.close()
 
 
-class Frames(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = web_server().__enter__()
-        cls.port = cls.srv.ports["web"]
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.__exit__(None, None, None)
+class Frames(SharedServer):
+    LISTENER = "web"
+    server = staticmethod(web_server)
 
     def member(self, room="frames"):
         ws = Ws(self.port)

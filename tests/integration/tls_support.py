@@ -1,4 +1,5 @@
-"""What the TLS integration tests share (test_tls.py, test_tls_input.py):
+"""What the TLS integration tests share (test_tls.py, test_tls_handshake.py,
+test_tls_input.py):
 certificates made at test time with the `openssl` command in a temporary
 directory (never committed keys), a percored with TLS listeners from a
 config file, Python `ssl` clients that verify the server for real, and
@@ -17,6 +18,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 
 from percored import SLOW, Percored, free_port, recv_exactly
 
@@ -25,6 +27,7 @@ OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 # one it was shown (reload).
 SERIAL_A = 0xA1A1A1
 SERIAL_B = 0xB2B2B2
+V12, V13 = ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3
 
 
 def openssl(*args, cwd=None):
@@ -115,6 +118,29 @@ class Certs:
 
     def close(self):
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class ModuleCerts(Certs):
+    """One Certs for a whole test module, made when the module's tests
+    start (unittest.SkipTest without the openssl command) and removed
+    after them:
+
+        CERTS = ModuleCerts()
+        setUpModule, tearDownModule = CERTS.make, CERTS.close
+    """
+
+    def __init__(self):  # no files yet: the module may be skipped
+        self.dir = None
+
+    def make(self):
+        if not shutil.which("openssl"):
+            raise unittest.SkipTest("no openssl command")
+        Certs.__init__(self)
+
+    def close(self):
+        if self.dir:
+            super().close()
+            self.dir = None
 
 
 def tls_keys(certs, name="ec", **more):
@@ -307,6 +333,28 @@ def pump(sock, data, chunk=65536, timeout=60, pieces=None):
         sock.setblocking(True)
         sock.settimeout(10 * SLOW)
     return bytes(got)
+
+
+def bio_client(ctx):
+    """A TLS client for 127.0.0.1 over memory BIOs, for a test that moves
+    the bytes itself (to hold back a flight): (tls, incoming, outgoing)."""
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    return ctx.wrap_bio(inc, out, server_hostname="127.0.0.1"), inc, out
+
+
+def bio_handshake(tls, inc, out, raw):
+    """bio_client's handshake over socket raw up to the server's Finished.
+    The client's last flight (its Finished) stays in `out`, unsent."""
+    while True:
+        try:
+            tls.do_handshake()
+            return
+        except ssl.SSLWantReadError:
+            raw.sendall(out.read())
+            chunk = raw.recv(65536)
+            if not chunk:
+                raise AssertionError("server closed mid-handshake")
+            inc.write(chunk)
 
 
 def client_hello(version=None, alpn=None):

@@ -231,7 +231,7 @@ struct fake {
     struct pc_server srv;
     struct pc_config cfg;
     struct pc_worker workers[2];
-    struct pc_service svcs[2]; /* one listener on each worker */
+    struct pc_service svcs[2][PC_MAX_SLOTS]; /* one listener (slot 0) each */
     bool frozen[2];
     int notify_fd;
     char dir[64];
@@ -271,8 +271,7 @@ static struct fake *fake_new(void)
     for (unsigned i = 0; i < 2; i++) {
         struct pc_worker *w = &f->workers[i];
         w->id = i;
-        w->svcs = &f->svcs[i];
-        w->nsvcs = 1;
+        w->svcs = f->svcs[i];
         w->loop = ev_loop_new(EVFLAG_AUTO);
         ev_async_init(&w->doorbell, fake_doorbell_cb);
         w->doorbell.data = w;
@@ -352,8 +351,8 @@ static void test_notify_says_ready_with_workers_and_connections(void **state)
     (void)state;
     struct fake *f = fake_new();
     atomic_store(&f->srv.connections, 3);
-    PC_LSTAT_ADD(&f->svcs[0], accepted, 10);
-    PC_LSTAT_ADD(&f->svcs[1], accepted, 5);
+    PC_LSTAT_ADD(&f->svcs[0][0], accepted, 10);
+    PC_LSTAT_ADD(&f->svcs[1][0], accepted, 5);
     pc_systemd_ready(&f->srv);
     assert_string_equal(next_message(f, 1000),
                         "READY=1\nSTATUS=2 workers, 3 connections open, 15 "
