@@ -169,6 +169,9 @@ CONFIGS = {
         b"colour = blue\n",
     "bad-protocol": b"[listener a]\nlisten = 1.2.3.4:5\nprotocol = gopher\n",
     "missing-listen": b"[listener a]\nprotocol = chat\n",
+    # F5 (docs/fuzzing.md): the bad listen value is named at line 2.
+    "f5-listen-address-line": b"[listener chat]\nprotocol = chat\n"
+        b"listen = nued\n",
     "watermarks": b"[listener a]\nlisten = :1\nprotocol = echo\n"
         b"low_watermark = 1M\nhigh_watermark = 64K\nmax_output = 32K\n",
     "bad-section": b"[client]\nx = 1\n",

@@ -1,5 +1,6 @@
-/* reaper: a test module (test_faults.Reaper) that ends connections from
- * inside the callbacks of other connections of its worker. Lines:
+/* reaper: a test module (test_faults_signals.Reaper) that ends
+ * connections from inside the callbacks of other connections of its
+ * worker. Lines:
  *
  *   kill    aborts every other connection (PC_CLOSE_ERROR: no goodbye),
  *           each twice, then answers "killed N"

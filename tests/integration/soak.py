@@ -211,6 +211,15 @@ class Peer:
         self.state = "closed"
         self.gen += 1
 
+    def flush_then_shutdown(self):
+        """A half close once the output is out."""
+        if self.sock is None:
+            return
+        if self.out:
+            self.loop.at(time.monotonic() + 0.01, self.flush_then_shutdown)
+            return
+        self.sock.shutdown(socket.SHUT_WR)
+
     def became_established(self):
         if not self.established:
             self.established = True
@@ -281,7 +290,8 @@ class Ident:
 
 
 class Member(Peer):
-    """A chat or IRC member: a stayer or a churning slot."""
+    """A chat or IRC member (soak_ws.WsMember: a WebSocket one): a stayer
+    or a churning slot."""
 
     def __init__(self, soak, face, slot, stayer, room):
         super().__init__(soak, slot,
@@ -472,10 +482,7 @@ class Member(Peer):
         text = text_of(ident.nick, ident.sent)
         ident.sent += 1
         self.soak.said[self.face] += 1
-        if self.face == "chat":
-            self.send(text + b"\n")
-        else:
-            self.send(b"PRIVMSG #%s :%s\r\n" % (self.room.encode(), text))
+        self.send_say(text)
         self.loop.at(time.monotonic() + self.rng.uniform(*SAY_EVERY),
                      self.tick_say, gen, ident)
 
@@ -503,19 +510,33 @@ class Member(Peer):
         self.state = "leaving"
         if how == "halfclose":
             self.flush_then_shutdown()
-        elif self.face == "chat":
-            self.send(b"/quit bye\n" if how == "quit" else b"/part\n")
+        elif how == "quit":
+            self.send_quit()
         else:
-            self.send(b"QUIT :bye\r\n" if how == "quit"
-                      else b"PART #%s\r\n" % self.room.encode())
+            self.send_part()
 
-    def flush_then_shutdown(self):
-        if self.sock is None:
-            return
-        if self.out:
-            self.loop.at(time.monotonic() + 0.01, self.flush_then_shutdown)
-            return
-        self.sock.shutdown(socket.SHUT_WR)
+    # ---- what each face sends (soak_faces.WsMember has its own)
+    def send_say(self, text):
+        if self.face == "chat":
+            self.send(text + b"\n")
+        else:
+            self.send(b"PRIVMSG #%s :%s\r\n" % (self.room.encode(), text))
+
+    def send_quit(self):
+        self.send(b"/quit bye\n" if self.face == "chat" else b"QUIT :bye\r\n")
+
+    def send_part(self):
+        self.send(b"/part\n" if self.face == "chat"
+                  else b"PART #%s\r\n" % self.room.encode())
+
+    def send_switch(self, new):
+        """After a part: a new nick (new.nick), then a join of self.room."""
+        if self.face == "chat":
+            self.state = "joining"
+            self.send(b"/nick %s\n/join %s\n" % (new.nick, self.room.encode()))
+        else:
+            self.state = "switching"
+            self.send(b"NICK %s\r\n" % new.nick)
 
     def left(self, line):
         """The server confirmed the leaving (OK bye/part, ERROR, PART)."""
@@ -525,14 +546,7 @@ class Member(Peer):
         # parted: a new nick in another room, or gone
         if self.soak.phase == "soak" and self.rng.random() < 0.5:
             self.soak.departures["part+nick+join"] += 1
-            new = self.new_ident()
-            if self.face == "chat":
-                self.state = "joining"
-                self.send(b"/nick %s\n/join %s\n" % (new.nick,
-                                                     self.room.encode()))
-            else:
-                self.state = "switching"
-                self.send(b"NICK %s\r\n" % new.nick)
+            self.send_switch(self.new_ident())
             return
         self.close()
         self.reconnect_later()
@@ -552,6 +566,6 @@ class Member(Peer):
         """Soak over: a churner leaves, at once or right after its join."""
         if self.state == "in":
             self.depart(final=True)
-        elif self.state in ("connecting", "connected", "registering",
-                            "joining", "switching"):
+        elif self.state in ("connecting", "connected", "upgrading",
+                            "registering", "joining", "switching"):
             self.end_after_join = True

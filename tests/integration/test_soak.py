@@ -1,26 +1,36 @@
-"""Soak: one percored (2 workers; echo, chat, irc and metrics listeners;
-flood control off) holds 15,000 connections for SOAK_SECONDS (default 120)
-under churn, then must give back what they took.
+"""Soak: one percored (2 workers; echo, TLS echo, chat, irc, two web and
+metrics listeners; flood control off) holds 15,000 connections for
+SOAK_SECONDS (default 120) under churn, then must give back what they
+took.
 
-The connections: 14,600 mostly idle echo connections (Echo, here) that now
-and then send a random payload (1 byte to 256 KiB) and check every byte
-comes back in order, and 400 chat and IRC members over 20 rooms, half of
-them staying the whole run, half coming and going (soak.py, with the
-selector loop and the socket plumbing both kinds share). Echo connections
-and churning members leave at random, by every way there is (a close, a
-half close, a close with unread input, a reset; members also QUIT and
-PART) and others take their place; the test keeps 15,000 open. Everything
-random comes from per-slot RNGs seeded by SOAK_SEED, so a run's sequence
-of payloads, lines, rooms and leavings is reproducible (their timing is
-not).
+The connections (soak_streams.py, soak.py, soak_ws.py; the selector loop
+and socket plumbing they share in soak.py):
+- 13,820 mostly idle echo connections that now and then send a random
+  payload (1 byte to 256 KiB) and check every byte comes back in order;
+- 300 TLS echo connections doing the same over TLS 1.3 (a test
+  certificate they verify), living about 30 s each, so that there are
+  full and resumed handshakes all the time (about half the reconnects
+  offer the last session);
+- 400 HTTP keep-alive clients of the web face: the built-in chat page on
+  `web`, files 0 B to 1 MiB from a `root` on `files`, pipelined and
+  conditional (ETag, 304) GETs, every response checked whole;
+- 480 chat, IRC and WebSocket members over 20 rooms, 4 per room and face
+  staying the whole run, 4 per room and face coming and going.
+Connections and churning members leave at random, by every way there is
+(a close, a half close, a close with unread input, a reset; TLS also by
+close_notify; members also QUIT/quit and PART/part) and others take their
+place; the test keeps 15,000 open. Everything random comes from per-slot
+RNGs seeded by SOAK_SEED, so a run's sequence of payloads, requests,
+lines, rooms and leavings is reproducible (their timing is not).
 
-What must hold (checked as each byte and line arrives, in Echo here and
-in soak.py; the views once a round is over, in Soak; the rest at the end,
+What must hold (checked as each byte and line arrives, in the streams and
+members; the views once a round is over, in Soak; the rest at the end,
 in SoakTest):
-- every echoed byte, in order; a half-closed echo connection gets all it
-  sent before the server's FIN;
+- every echoed byte, in order, clear or TLS; a half-closed echo
+  connection gets all it sent before the server's FIN; every HTTP
+  response its status and every byte of its file;
 - every member's view of a room (what it received between its join and
-  its leaving: lines, joins, parts, quits, of both faces) holds each
+  its leaving: lines, joins, parts, quits, of all three faces) holds each
   sender's lines in increasing order without gaps, with the right text;
   the views of the members that stayed the whole run are suffixes of one
   another (one order, nothing missed), and the view of every member that
@@ -29,7 +39,8 @@ in SoakTest):
   left by QUIT, PART or a half close, at least those a member saw of its
   own before it reset, and its leaving as a part or a quit;
 - no connection is closed by the server unasked, no limit or idle timeout
-  fires, percored logs no warning or error;
+  fires, no TLS handshake fails, percored logs no warning or error; each
+  face verified something, some TLS handshakes resumed, some GETs got 304;
 - afterwards, with every client gone: metrics count no connection but
   the scrape itself, percored holds as many fds as when it started, its
   RSS is within 10% of what it was before the soak, and it stops cleanly
@@ -62,13 +73,18 @@ import os
 import random
 import re
 import resource
-import socket
+import shutil
 import sys
+import tempfile
 import time
 import unittest
 
 from percored import SANITIZED, SLOW, Percored
-from soak import KIND_NAME, L_, ROOMS, SEED, Failure, Loop, Member, Peer
+from soak import KIND_NAME, L_, ROOMS, SEED, Failure, Loop, Member
+from soak_streams import Echo, TlsEcho, WebPage
+from soak_ws import WsMember
+from tls_support import Certs, client_context
+from webclient import get
 
 # Sanitizer builds (CI runs the suite under two) hold the same 15,000
 # connections for a shorter while: the CI run must stay within its time.
@@ -80,9 +96,11 @@ MALLOC_CONF = os.environ.get("SOAK_MALLOC_CONF",
                              "dirty_decay_ms:0,muzzy_decay_ms:0")
 WARMUP_SECONDS = 10
 WORKERS = 2
-PER_ROOM = 5             # per room: chat, irc stayers; chat, irc churners
-ECHO_SEND_EVERY = (2.0, 60.0)     # seconds between an echo connection's sends
-ECHO_LIFETIME = 1000.0   # mean life of an echo connection: ~15 reconnects/s
+FACES = ("chat", "irc", "ws")
+PER_ROOM = 4             # per room and face: stayers, and churning slots
+TLS_CONNECTIONS = 300    # TLS echo connections (soak_streams.TlsEcho)
+HTTP_CONNECTIONS = 400   # web face HTTP clients (soak_streams.WebPage)
+FILE_SIZES = (0, 1, 100, 1500, 16384, 65537, 300000, 1 << 20)  # files root
 RSS_SLACK = 0.10
 
 
@@ -99,109 +117,6 @@ def listen_drops():
                 cookies=d.get("TCPReqQFullDoCookies", 0)
                 + d.get("SyncookiesSent", 0))
     return collections.Counter()
-
-
-class Echo(Peer):
-    port_name = "echo"
-
-    def __init__(self, soak, slot):
-        super().__init__(soak, slot, random.Random(f"{SEED} echo {slot}"))
-        self.pending = bytearray()   # sent, not yet echoed
-
-    def __repr__(self):
-        return f"echo{self.slot}"
-
-    def start(self):
-        self.pending.clear()
-        super().start()
-
-    def on_connected(self):
-        self.state = "open"
-        self.put(self.rng.randbytes(self.rng.randint(1, 32)))
-
-    def put(self, payload):
-        self.pending += payload
-        self.send(payload)
-
-    def on_data(self, data):
-        n = len(data)
-        if self.pending[:n] != data:
-            raise Failure(f"{self}: echo differs after "
-                          f"{self.soak.echo_bytes} bytes (got {data[:40]!r}"
-                          f", want {bytes(self.pending[:40])!r})")
-        del self.pending[:n]
-        self.soak.echo_bytes += n
-        if not self.established and not self.pending:
-            self.became_established()
-            if self.soak.phase == "soak":
-                self.schedule()
-
-    def on_eof(self):
-        if self.state != "halfclosed":
-            raise Failure(f"{self}: closed by the server ({len(self.pending)}"
-                          f" bytes not echoed yet)")
-        if self.pending:
-            raise Failure(f"{self}: half closed, the server closed with "
-                          f"{len(self.pending)} bytes not echoed")
-        self.close()
-        self.reconnect_later()
-
-    def schedule(self):
-        """Called at the soak's start or the connection's: next send, end."""
-        now = time.monotonic()
-        self.loop.at(now + self.rng.uniform(*ECHO_SEND_EVERY), self.tick_send,
-                     self.gen)
-        self.loop.at(now + self.rng.expovariate(1 / ECHO_LIFETIME),
-                     self.tick_end, self.gen)
-
-    def payload(self):
-        r = self.rng.random()
-        if r < 0.6:
-            n = self.rng.randint(1, 64)
-        elif r < 0.9:
-            n = self.rng.randint(65, 1500)
-        elif r < 0.99:
-            n = self.rng.randint(1501, 16384)
-        else:
-            n = self.rng.randint(16385, 256 << 10)
-        return self.rng.randbytes(n)
-
-    def tick_send(self, gen):
-        if gen != self.gen or self.soak.phase != "soak":
-            return
-        self.put(self.payload())
-        self.soak.echo_sends += 1
-        self.loop.at(time.monotonic() + self.rng.uniform(*ECHO_SEND_EVERY),
-                     self.tick_send, gen)
-
-    def tick_end(self, gen):
-        if gen != self.gen or self.soak.phase != "soak":
-            return
-        self.soak.echo_churn += 1
-        how = self.rng.choices(("close", "rst", "halfclose", "send-close"),
-                               (4, 2, 3, 1))[0]
-        if how == "halfclose":
-            self.state = "halfclosed"
-            self.gen += 1        # no more sends
-            self.flush_then_shutdown()
-            return
-        if how == "send-close":
-            self.put(self.payload())
-            how = "close"
-        self.close(how)
-        self.reconnect_later()
-
-    def flush_then_shutdown(self):
-        if self.sock is None:
-            return
-        if self.out:
-            self.loop.at(time.monotonic() + 0.01, self.flush_then_shutdown)
-            return
-        self.sock.shutdown(socket.SHUT_WR)
-
-    def quiet(self):
-        return self.state == "closed" or (self.established and
-                                         not self.pending and not self.out)
 
 
 class Soak:
@@ -246,7 +161,7 @@ class Soak:
         if what.startswith("ramp"):
             return f"{self.open} open, {self.loop.inflight} in flight"
         if what.startswith("echo"):
-            left = [e for e in self.echoes if not e.quiet()]
+            left = [e for e in self.streams if not e.quiet()]
             return f"{len(left)} left, e.g. {left[:3]}"
         if what.startswith("churners"):
             left = [m for m in self.members if not m.stayer
@@ -261,7 +176,11 @@ class Soak:
     def run(self, seconds):
         self.phase = "ramp"
         self.open = self.peak = 0
-        self.echo_bytes = self.echo_sends = self.echo_churn = 0
+        self.verified = collections.Counter()    # bytes, by face
+        self.sends = collections.Counter()
+        self.churn = collections.Counter()
+        self.tls = collections.Counter()         # handshakes, resumed
+        self.responses = collections.Counter()   # HTTP, by status
         self.departures = collections.Counter()
         self.said = collections.Counter()
         self.deliveries = collections.Counter()
@@ -273,14 +192,20 @@ class Soak:
         self.members = []
         slot = collections.Counter()
         for r in range(ROOMS):
-            for face in ("chat", "irc"):
+            for face in FACES:
                 for stayer in (True, False):
                     for _ in range(PER_ROOM):
-                        m = Member(self, face, slot[face], stayer, f"soak{r}")
+                        if face == "ws":
+                            m = WsMember(self, slot[face], stayer, f"soak{r}")
+                        else:
+                            m = Member(self, face, slot[face], stayer,
+                                       f"soak{r}")
                         slot[face] += 1
                         self.members.append(m)
-        self.echoes = [Echo(self, i)
-                       for i in range(CONNECTIONS - len(self.members))]
+        self.streams = [TlsEcho(self, i) for i in range(TLS_CONNECTIONS)]
+        self.streams += [WebPage(self, i) for i in range(HTTP_CONNECTIONS)]
+        self.streams += [Echo(self, i) for i in range(
+            CONNECTIONS - len(self.members) - len(self.streams))]
         t0 = time.monotonic()
         # The stayers first: every other member joins after them, so the
         # view of the stayer that joined first holds every other view's
@@ -289,7 +214,7 @@ class Soak:
         loop.until(lambda: not loop.queue and loop.inflight == 0, 60,
                    "ramp up of the stayers")
         loop.queue.extend(m for m in self.members if not m.stayer)
-        loop.queue.extend(self.echoes)
+        loop.queue.extend(self.streams)
         loop.until(lambda: not loop.queue and loop.inflight == 0,
                    60 + CONNECTIONS / 250, "ramp up")
         ramp = time.monotonic() - t0
@@ -301,7 +226,7 @@ class Soak:
 
         self.phase = "soak"
         start = time.monotonic()
-        for p in self.echoes + self.members:
+        for p in self.streams + self.members:
             p.schedule()
         end = start + seconds
         while time.monotonic() < end:
@@ -310,8 +235,8 @@ class Soak:
         soaked = time.monotonic() - start
         # Nothing is said any more: the echoes come back, the churners
         # leave, the stayers see every line and every leaving.
-        loop.until(lambda: all(e.quiet() for e in self.echoes), 60,
-                   "echoes to come back")
+        loop.until(lambda: all(e.quiet() for e in self.streams), 60,
+                   "echoes and responses to come back")
         for m in self.members:
             if not m.stayer:
                 m.end()
@@ -414,17 +339,10 @@ class Soak:
                 if how == "halfclose":
                     m.flush_then_shutdown()
                 else:
-                    m.send(b"/quit bye\n" if m.face == "chat"
-                           else b"QUIT :bye\r\n")
-        for e in self.echoes:
-            if e.state == "closed":
-                continue
-            how = e.rng.choice(("close", "rst", "halfclose"))
-            if how == "halfclose":
-                e.state = "halfclosed"
-                e.flush_then_shutdown()
-            else:
-                e.close(how)
+                    m.send_quit()
+        for e in self.streams:
+            if e.state != "closed":
+                e.end(e.rng.choice(e.LEAVE_WAYS))
         self.loop.until(lambda: self.open == 0, 60, "everyone to leave")
 
 
@@ -436,16 +354,40 @@ class SoakTest(unittest.TestCase):
             self.skipTest(f"open files limit {hard} < {need}")
         if soft != resource.RLIM_INFINITY and soft < need:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        certs = Certs()
+        self.addCleanup(certs.close)
+        root = tempfile.mkdtemp(prefix="percore-soak-")
+        self.addCleanup(shutil.rmtree, root)
+        files = {}
+        rng = random.Random(f"{SEED} files")
+        for n in FILE_SIZES:
+            files[f"/f{n}.bin"] = rng.randbytes(n)
+            with open(os.path.join(root, f"f{n}.bin"), "wb") as f:
+                f.write(files[f"/f{n}.bin"])
+        # An idle keep-alive connection is held, as an idle echo one.
+        web_keys = [f"--set={w}.{k}" for w in ("web", "files")
+                    for k in ("keepalive_timeout=86400", "flood_rate=0")]
         with Percored("--set", "chat.flood_rate=0",
-                      "--set", "irc.flood_rate=0",
+                      "--set", "irc.flood_rate=0", *web_keys,
+                      "--set", f"files.root={root}",
+                      "--set", f"tls.tls_certificate={certs.path('ec.pem')}",
+                      "--set", f"tls.tls_key={certs.path('ec.key')}",
                       "--set", f"server.max_connections={CONNECTIONS + 1000}",
                       listeners=(("echo", "echo"), ("chat", "chat"),
-                                 ("irc", "irc"), ("metrics", "metrics")),
+                                 ("irc", "irc"), ("web", "web"),
+                                 ("files", "web"), ("tls", "echo"),
+                                 ("metrics", "metrics")),
                       workers=WORKERS,
                       env={"MALLOC_CONF": MALLOC_CONF} if MALLOC_CONF
                       else None) as srv:
             soak = Soak(srv, self)
+            soak.tls_context = client_context(certs)
             fds_fresh, rss_fresh = soak.fds(), srv.rss_kib()
+            # (After the count: the server may not have closed it yet.)
+            status, _, page = get(srv.ports["web"])
+            self.assertEqual(status, 200)
+            soak.web_files = {"web": {"/": page, "/index.html": page},
+                              "files": files}
             drops = listen_drops()
             soak.run(WARMUP_SECONDS)
             self.settle(soak, fds_fresh)
@@ -457,6 +399,9 @@ class SoakTest(unittest.TestCase):
             rss_after = self.rss_settled(srv, rss_before)
             fds_after = soak.fds()
             closed = self.closed(srv) - closed_before
+            srv_failures = {dict(labels)["reason"]: v for (k, labels), v
+                            in srv.metrics().items() if v and k ==
+                            "percore_tls_handshake_failures_total"}
             cpu = srv.cpu_seconds()
             out = srv.stop()
         drops = listen_drops() - drops
@@ -468,11 +413,16 @@ class SoakTest(unittest.TestCase):
         print(f"\nsoak: {soak.peak} connections peak (server "
               f"{soak.server_peak}), {times['soak']:.0f} s (ramp "
               f"{times['ramp']:.1f} s, end {times['end']:.1f} s, seed {SEED});"
-              f" echo {soak.echo_bytes / 1e6:.1f} MB verified in "
-              f"{soak.echo_sends} payloads, {soak.echo_churn} reconnects;"
-              f" chat {soak.said['chat']} lines said, "
-              f"{soak.deliveries['chat']} received and verified; irc "
-              f"{soak.said['irc']} said, {soak.deliveries['irc']} verified;"
+              f" bytes verified: echo {soak.verified['echo'] / 1e6:.1f} MB "
+              f"({soak.sends['echo']} payloads, {soak.churn['echo']} "
+              f"reconnects), tls {soak.verified['tls'] / 1e6:.1f} MB "
+              f"({soak.sends['tls']} payloads, {soak.tls['handshakes']} "
+              f"handshakes, {soak.tls['resumed']} resumed), http "
+              f"{soak.verified['http'] / 1e6:.1f} MB ({soak.responses[200]}"
+              f" 200, {soak.responses[304]} 304); lines said/received and "
+              f"verified: chat {soak.said['chat']}/{soak.deliveries['chat']}"
+              f", irc {soak.said['irc']}/{soak.deliveries['irc']}, ws "
+              f"{soak.said['ws']}/{soak.deliveries['ws']};"
               f" members left by {dict(soak.departures)}, views of "
               f"{soak.views['stayers']} stayers and {soak.views['others']} "
               f"others checked; RSS KiB fresh {rss_fresh}, before "
@@ -489,6 +439,13 @@ class SoakTest(unittest.TestCase):
             self.assertEqual(closed[reason], 0,
                              f"connections closed for {reason}")
         self.assertEqual(soak.peak, CONNECTIONS)
+        for face in ("echo", "tls", "http"):
+            self.assertGreater(soak.verified[face], 0, face)
+        for face in FACES:
+            self.assertGreater(soak.deliveries[face], 0, face)
+        self.assertGreater(soak.responses[304], 0)
+        self.assertGreater(soak.tls["resumed"], 0)
+        self.assertEqual(srv_failures, {}, "TLS handshakes failed")
         self.assertEqual(fds_before, fds_fresh)
         self.assertEqual(fds_after, fds_fresh)
         if not SANITIZED:
