@@ -4,7 +4,8 @@ connections) share: one server shape over a given backend and
 distribution mode, client sockets that fill, stream and read to the end,
 a thread whose outcome re-raises, and FaultCase, the base of their test
 classes, which runs a check over every backend percored offers (read from
---help by test_backends.offered_backends, the one list).
+--help by test_backends.offered_backends, the one list; under a sanitizer
+the default and select only: test_backends.fault_backends).
 
 Behaviour only, never speed: byte-exact echoes, streams that end on a
 unit boundary, exit status 0 and no sanitizer report (Percored.stop and
@@ -21,7 +22,7 @@ import threading
 import unittest
 
 from percored import SLOW, Percored, wait_for
-from test_backends import offered_backends
+from test_backends import fault_backends
 from test_echo import echo_many
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -137,11 +138,13 @@ def settled(srv, open_=0):
 
 class FaultCase(unittest.TestCase):
     """The base of the fault tests: each(check) runs a check over every
-    offered backend (and distribution mode); the checks they all make."""
+    offered backend (under a sanitizer the default and select:
+    test_backends.fault_backends) and distribution mode; the checks they
+    all make."""
 
     @classmethod
     def setUpClass(cls):
-        cls.backends = offered_backends()
+        cls.backends = fault_backends()
 
     def each(self, check, distributions=("reuseport",)):
         for backend in self.backends:
