@@ -504,7 +504,14 @@ int pc_server_run(struct pc_server *srv)
     pc_systemd_detach(srv);
     /* Stopping a signal watcher gives the signal its default action back:
      * one more SIGTERM (an impatient script, a second systemctl stop)
-     * would then kill a process that is only tidying up. */
+     * would then kill a process that is only tidying up. Blocked first
+     * (every other thread blocks them from birth), such a signal stays
+     * pending until the exit. */
+    sigset_t late;
+    sigemptyset(&late);
+    for (int i = 0; i < 4; i++)
+        sigaddset(&late, nums[i]);
+    pthread_sigmask(SIG_BLOCK, &late, NULL);
     for (int i = 0; i < 4; i++) {
         ev_signal_stop(srv->loop, sigs[i]);
         signal(nums[i], SIG_IGN);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <ev.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -301,7 +302,13 @@ int pc_acceptor_start(struct pc_server *srv, bool even_if_idle,
     for (unsigned i = 0; i < PC_MAX_SLOTS; i++)
         if (a->ls[i].fd >= 0)
             ev_io_start(a->loop, &a->ls[i].io);
+    /* Signals are the main thread's alone (a reload may start this
+     * thread long after the workers, which block them from birth). */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     int r = pthread_create(&a->thread, NULL, acceptor_main, a);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (r) {
         if (a->spare_fd >= 0)
             close(a->spare_fd);

@@ -158,6 +158,10 @@ class ReloadSockets(unittest.TestCase):
         with Percored(config=text % (p1, p2, "echo"), listeners=(),
                       workers=2) as srv:
             kept = socket.create_connection(("127.0.0.1", p1))
+            # Served by X before the reload (one still in the socket's
+            # queue would be Y's: the socket passes to Y with its queue).
+            kept.sendall(b"X")
+            self.assertEqual(recv_exactly(kept, 1), b"X")
             with open(srv.config.name, "w") as f:
                 f.write(text % (p2, p1, "chat"))
             srv.signal(signal.SIGHUP)
