@@ -11,8 +11,11 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/file_replace.h"
 #include "core/listener.h"
 #include "core/log.h"
+#include "core/reload_cli.h"
+#include "core/reload_status.h"
 #include "core/server.h"
 #include "core/stats_cli.h"
 #include "workers/backend.h"
@@ -41,6 +44,11 @@ static void usage(FILE *out)
 "      --log-level err|warning|notice|info|debug\n"
 "  -s, --set SECTION.KEY=VALUE   any config key: server.max_connections=1000,\n"
 "                             echo.idle_timeout=30 (SECTION = listener name)\n"
+"      --reload               ask the running percored to reload (SIGHUP) and\n"
+"                             wait for its answer: exit 0 applied, 1 refused\n"
+"                             (the reason printed); the process is found by\n"
+"                             --pid, else by server.pid_file of the config\n"
+"      --pid FILE|PID         the pid file (or, under systemd, $MAINPID)\n"
 "      --stats                print the running server's statistics, a row a\n"
 "                             worker and a row a listener (needs a metrics\n"
 "                             listener in the config) and exit\n"
@@ -82,27 +90,16 @@ static int check_config(const struct pc_config *cfg, const char *file)
     return 0;
 }
 
-/* The pid file appears whole or not at all (written aside, then renamed
- * over), so `kill $(cat FILE)` never reads half a number. */
+/* The pid file appears whole or not at all, so `kill $(cat FILE)` never
+ * reads half a number. */
 static int write_pid_file(const char *path)
 {
-    char tmp[PC_ADDR_MAX + 32];
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    int e = f ? 0 : errno;
-    if (f && (fprintf(f, "%ld\n", (long)getpid()) < 0 || fflush(f) != 0 ||
-              fsync(fileno(f)) != 0))
-        e = errno ? errno : EIO;
-    if (f && fclose(f) != 0 && !e)
-        e = errno;
-    if (!e && rename(tmp, path) != 0)
-        e = errno;
-    if (e) {
-        (void)unlink(tmp);
-        pc_log(PC_LOG_ERR, "pid_file %s: %s", path, strerror(e));
-        return -e;
-    }
-    return 0;
+    char text[32];
+    snprintf(text, sizeof text, "%ld\n", (long)getpid());
+    int e = pc_file_replace(path, text);
+    if (e < 0)
+        pc_log(PC_LOG_ERR, "pid_file %s: %s", path, strerror(-e));
+    return e;
 }
 
 /* Removed only if it is still ours: a second percored started on the
@@ -139,6 +136,8 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'L'},
         {"set", required_argument, NULL, 's'},
         {"stats", no_argument, NULL, 'S'},
+        {"reload", no_argument, NULL, 'R'},
+        {"pid", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -149,8 +148,8 @@ int main(int argc, char **argv)
     };
     static struct pc_config_overrides ov;
     static char sets[128][PC_ADDR_MAX];
-    const char *file = NULL;
-    bool test = false, stats = false;
+    const char *file = NULL, *pid_arg = NULL;
+    bool test = false, stats = false, reload = false;
     int c;
     pc_log_init();
     while ((c = getopt_long(argc, argv, "c:tl:w:d:b:s:hV", opts, NULL)) != -1) {
@@ -158,6 +157,8 @@ int main(int argc, char **argv)
         case 'c': file = optarg; break;
         case 't': test = true; break;
         case 'S': stats = true; break;
+        case 'R': reload = true; break;
+        case 'P': pid_arg = optarg; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("percored %s\n", PC_VERSION); return 0;
         case 'l':
@@ -195,6 +196,9 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    if (reload && pid_arg)
+        return pc_reload_request(pid_arg);
+
     struct pc_config *cfg = malloc(sizeof *cfg);
     char err[PC_ERR_MAX];
     if (!cfg || pc_config_load(cfg, file, &ov, err, sizeof err) < 0) {
@@ -202,9 +206,17 @@ int main(int argc, char **argv)
         free(cfg);
         return 1;
     }
-    if (stats || test) {
-        int status = stats ? pc_stats_print(cfg, stdout)
-                           : check_config(cfg, file);
+    if (reload && !*cfg->pid_file) {
+        fail("--reload: %s sets no server.pid_file: give --pid FILE|PID\n",
+             file ? file : "the built-in configuration");
+        pc_config_free(cfg);
+        free(cfg);
+        return 1;
+    }
+    if (stats || test || reload) {
+        int status = stats    ? pc_stats_print(cfg, stdout)
+                     : reload ? pc_reload_request(cfg->pid_file)
+                              : check_config(cfg, file);
         pc_config_free(cfg);
         free(cfg);
         return status;
@@ -230,8 +242,12 @@ int main(int argc, char **argv)
     }
     srv.config_file = file;
     srv.overrides = &ov;
+    if (pc_reload_status_path(pid_file, srv.reload_status,
+                              sizeof srv.reload_status) < 0)
+        *srv.reload_status = '\0';
     int status = pc_server_run(&srv); /* frees the config */
     if (*pid_file)
         remove_pid_file(pid_file);
+    pc_reload_status_remove(srv.reload_status);
     return status;
 }

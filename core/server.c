@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/reload_listeners.h"
+#include "core/reload_status.h"
 #include "core/systemd.h"
 #include "core/tls_context.h"
 #include "workers/acceptor.h"
@@ -386,13 +387,13 @@ static void reload_config(struct pc_server *srv)
     free_old_configs(srv);
     struct pc_config *cfg = malloc(sizeof *cfg);
     if (!cfg) {
-        pc_log(PC_LOG_ERR, "reload refused: out of memory");
+        pc_reload_outcome(srv, false, "reload refused: out of memory");
         return;
     }
     if (pc_config_load(cfg, srv->config_file, srv->overrides, err,
                        sizeof err) < 0) {
-        pc_log(PC_LOG_ERR, "reload failed, keeping the running config: %s",
-               err);
+        pc_reload_outcome(srv, false,
+                          "reload failed, keeping the running config: %s", err);
         free(cfg);
         return;
     }
@@ -404,8 +405,8 @@ static void reload_config(struct pc_server *srv)
     /* Every new socket is bound before anything changes. */
     struct pc_listener_plan *plan;
     if (pc_listeners_prepare(srv, cfg, &plan, err, sizeof err) < 0) {
-        pc_log(PC_LOG_ERR, "reload refused, keeping the running config and "
-               "listeners: %s", err);
+        pc_reload_outcome(srv, false, "reload refused, keeping the running "
+                          "config and listeners: %s", err);
         pc_config_free(cfg);
         free(cfg);
         return;
@@ -413,7 +414,7 @@ static void reload_config(struct pc_server *srv)
     /* Workers may still read the old config until they take the new one
      * (free_old_configs, at a later reload, or at exit). */
     if (keep_old_config(srv, srv->cfg) < 0) {
-        pc_log(PC_LOG_ERR, "reload refused: out of memory");
+        pc_reload_outcome(srv, false, "reload refused: out of memory");
         pc_listeners_abandon(srv, plan);
         pc_config_free(cfg);
         free(cfg);
@@ -423,9 +424,9 @@ static void reload_config(struct pc_server *srv)
     srv->cfg = cfg;
     pc_log_set_level((enum pc_log_level)cfg->log_level);
     send_reload(srv, cfg);
-    pc_log(PC_LOG_NOTICE, "reloaded %s: listeners, limits, timeouts, log "
-           "level and TLS certificates applied",
-           srv->config_file ? srv->config_file : "settings");
+    pc_reload_outcome(srv, true, "reloaded %s: listeners, limits, timeouts, "
+                      "log level and TLS certificates applied",
+                      srv->config_file ? srv->config_file : "settings");
 }
 
 void pc_server_reload(struct pc_server *srv)
@@ -447,7 +448,8 @@ static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
         break;
     case SIGHUP:
         if (srv->stopping)
-            pc_log(PC_LOG_WARN, "reload ignored: the server is stopping");
+            pc_reload_outcome(srv, false,
+                              "reload ignored: the server is stopping");
         else
             pc_server_reload(srv);
         break;
@@ -494,6 +496,7 @@ int pc_server_run(struct pc_server *srv)
     srv->acceptor_moved.data = srv;
     ev_async_start(srv->loop, &srv->acceptor_moved);
     signal(SIGPIPE, SIG_IGN);
+    (void)pc_reload_status_start(srv);
     /* Said once the signals are handled: a SIGTERM sent on seeing this
      * line (or READY=1) drains instead of killing. */
     pc_log(PC_LOG_NOTICE, "percored %s running: %u workers, backend %s",

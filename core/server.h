@@ -63,6 +63,10 @@ struct pc_server {
     /* For a reload: what the config was loaded from. */
     const char *config_file;
     const struct pc_config_overrides *overrides;
+    /* Where each reload's outcome is recorded (reload_status.h), "" for
+     * nowhere; set before pc_server_run. */
+    char reload_status[PC_ADDR_MAX + 32];
+    uint64_t reload_attempts; /* SIGHUPs handled */
     /* Configs a reload replaced, oldest first: each is freed once every
      * worker and the acceptor have taken a later one (cfg_generation,
      * pc_acceptor_generation) and no retired service retains it. */

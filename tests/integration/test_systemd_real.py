@@ -203,16 +203,31 @@ class RealSystemdTest(unittest.TestCase):
         finally:
             for s in held:
                 s.close()
-        # A broken config: `systemctl reload` fails (ExecReload= checks it
-        # first) and the running percored keeps its settings.
+        # A broken config: `systemctl reload` fails (ExecReload= waits for
+        # percored's answer) and the running percored keeps its settings.
         self.m.write("/etc/percore/percored.ini", "[server]\nworkers = x\n")
         r = self.m.systemctl("reload", "percored.service", check=False)
         self.assertNotEqual(r.returncode, 0)
         self.assertEqual(self.m.systemctl("is-active", "percored")
                          .stdout.strip(), "active")
-        self.m.wait_journal(r"percored\.ini:2: \[server\] workers")
+        self.assertEqual(self.m.show("percored", "MainPID"), pid)
+        self.m.wait_journal(r"reload failed, keeping the running config: "
+                            r"/etc/percore/percored\.ini:2: \[server\] workers")
+        # A refusal only the running percored can make (a listener added
+        # needs a restart): `percored -t` passes it, the reload fails too.
+        self.config(limit=100)
+        with open(self.m.root + "/etc/percore/percored.ini", "a") as f:
+            f.write(f"[listener more]\nlisten = 127.0.0.1:{quiet_port()}\n"
+                    "protocol = echo\n")
+        r = self.m.systemctl("reload", "percored.service", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.m.wait_journal(r"reload refused: listeners were added")
+        self.assertEqual(self.m.systemctl("is-active", "percored")
+                         .stdout.strip(), "active")
+        self.assertEqual(echo(self.echo_port), b"hello\n")
         self.config(limit=100)
         self.m.systemctl("reload", "percored.service")
+        self.assertEqual(self.m.show("percored", "MainPID"), pid)
         self.assertEqual(echo(self.echo_port), b"hello\n")
 
     def test_5_logs_reach_the_journal_with_their_priorities(self):
