@@ -127,6 +127,10 @@ struct pc_config_overrides {
     const char *listen[PC_MAX_LISTENERS];
     unsigned nlisten;
     const char *set[128];
+    /* How each set[i] was typed when it came from a shortcut option
+     * ("--backend" for server.backend=...), so its errors name that; NULL
+     * for --set itself. */
+    const char *set_as[128];
     unsigned nset;
 };
 

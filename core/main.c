@@ -59,6 +59,22 @@ static void usage(FILE *out)
 "Docs: docs/operations.md\n", backends);
 }
 
+/* The option just parsed as the user typed it ("--backend", "-b"), for
+ * the errors about its value: getopt has left optind after its argument,
+ * which is either a word of its own or glued on ("--backend=x", "-bx"). */
+static const char *typed_option(char **argv, int optind, const char *optarg,
+                                char *buf, size_t size)
+{
+    const char *word = argv[optind - 1];
+    if (word == optarg && optind >= 2)
+        word = argv[optind - 2];
+    size_t n = strcspn(word, "=");
+    if (word[0] == '-' && word[1] != '-')
+        n = 2;
+    snprintf(buf, size, "%.*s", (int)n, word);
+    return buf;
+}
+
 /* -t: everything pc_config_load checked, plus the listen addresses. */
 /* A start-up failure for the operator: under systemd (ExecStartPre=
  * percored -t) it must reach the journal as an error, not as info. */
@@ -81,7 +97,8 @@ static int check_config(const struct pc_config *cfg, const char *file)
         if (pc_listen_parse(cfg->listeners[i].listen, &a, err, sizeof err) <
             0) {
             fail("%s: [listener %s] listen: %s\n",
-                    cfg->listeners[i].where, cfg->listeners[i].name, err);
+                    cfg->listeners[i].listen_where, cfg->listeners[i].name,
+                    err);
             return 1;
         }
     }
@@ -148,6 +165,7 @@ int main(int argc, char **argv)
     };
     static struct pc_config_overrides ov;
     static char sets[128][PC_ADDR_MAX];
+    static char typed[128][PC_NAME_MAX];
     const char *file = NULL, *pid_arg = NULL;
     bool test = false, stats = false, reload = false;
     int c;
@@ -183,6 +201,8 @@ int main(int argc, char **argv)
                     snprintf(sets[ov.nset], sizeof sets[0], "server.%s=%s",
                              shortcuts[i].key, optarg);
             ov.set[ov.nset] = sets[ov.nset];
+            ov.set_as[ov.nset] = typed_option(argv, optind, optarg,
+                                              typed[ov.nset], sizeof typed[0]);
             ov.nset++;
             break;
         default:
