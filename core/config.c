@@ -335,6 +335,13 @@ static int interpret(struct pc_config *cfg, struct raw_list *raw, char *err,
                      (long long)l->high_watermark);
             return pc_key_blame(&at, why, err, errlen);
         }
+        if (*l->access_log && l->access_log[0] != '/' &&
+            strcmp(l->access_log, "stderr") != 0 &&
+            strcmp(l->access_log, "syslog") != 0) {
+            snprintf(why, sizeof why, "access_log: '%s' must be an absolute "
+                     "path, stderr or syslog", l->access_log);
+            return pc_key_blame(&at, why, err, errlen);
+        }
         if (l->high_watermark > l->max_output) {
             snprintf(why, sizeof why, "high_watermark (%lld) must not exceed "
                      "max_output (%lld)", (long long)l->high_watermark,

@@ -82,6 +82,7 @@ struct pc_listener_config {
     int64_t low_watermark;      /* resume (and on_drain) below */
     int64_t sndbuf, rcvbuf;     /* SO_SNDBUF/SO_RCVBUF of accepted sockets;
                                    0 = the kernel's autotuning */
+    char access_log[PC_ADDR_MAX]; /* a path, "stderr", "syslog"; "" = none */
     struct pc_tls_config tls;
     /* Built from `tls` when the config is read (so -t and a reload check
      * the files); NULL without TLS. Shared by every worker: OpenSSL

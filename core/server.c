@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/access_log.h"
 #include "core/cluster_config.h"
 #include "core/listener.h"
 #include "core/log.h"
@@ -175,6 +176,10 @@ int pc_server_start(struct pc_server *srv, struct pc_config *cfg)
         return r;
     }
 
+    if ((r = pc_access_log_start(&srv->access_log, cfg)) < 0) {
+        close_listeners(srv, true);
+        return r;
+    }
     /* Workers inherit this mask: signals are the main thread's alone. */
     sigset_t all, old;
     sigfillset(&all);
@@ -226,6 +231,8 @@ int pc_server_start(struct pc_server *srv, struct pc_config *cfg)
         free(srv->workers);
         srv->workers = NULL;
         close_listeners(srv, false);
+        pc_access_log_stop(srv->access_log);
+        srv->access_log = NULL;
         return r < 0 ? r : -EINVAL;
     }
     bool tls = false, ktls = false;
@@ -433,6 +440,8 @@ void pc_server_reload(struct pc_server *srv)
 {
     pc_systemd_reloading(srv);
     reload_config(srv);
+    /* Applied or not: logrotate reloads to have the logs reopened. */
+    pc_access_log_reopen(srv->access_log, srv->cfg);
     pc_systemd_reloaded(srv);
 }
 
@@ -523,6 +532,8 @@ int pc_server_run(struct pc_server *srv)
         pc_module_metrics_free(&srv->workers[i]);
     }
     close_listeners(srv, false);
+    pc_access_log_stop(srv->access_log); /* the workers' last lines too */
+    srv->access_log = NULL;
     free(srv->workers);
     srv->workers = NULL;
     for (unsigned i = 0; i < srv->nold; i++) {

@@ -9,6 +9,7 @@
 #include "core/config.h"
 #include "workers/worker.h"
 
+struct pc_access_log;
 struct pc_acceptor;
 struct pc_systemd;
 
@@ -50,6 +51,7 @@ struct pc_server {
     ev_async acceptor_moved; /* the acceptor applied a reload: close what
                                 it left (pc_listeners_close_released) */
     struct pc_acceptor *acceptor;
+    struct pc_access_log *access_log; /* access_log.h: its writer thread */
     struct ev_loop *loop;      /* the main thread's */
     ev_signal sig_term, sig_int, sig_hup, sig_usr1;
     ev_timer stop_timer;

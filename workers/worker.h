@@ -79,6 +79,9 @@ enum pc_conn_flag {
     PC_CONN_PEER_DONE = 1 << 13, /* cut or ending, and the peer's EOF came
                                     before ours was sent: close once all
                                     is sent, without waiting */
+    PC_CONN_ACCESS = 1 << 14,   /* its listener keeps an access log: a
+                                   struct pc_conn_access ends the
+                                   allocation (conn_access.c) */
 };
 
 /* Input a module left unconsumed; allocated only while there is some. */
@@ -115,6 +118,7 @@ struct pc_worker {
     unsigned id, count;
     int cpu;
     struct pc_server *srv;
+    struct pc_access_log *access_log; /* the server's; writes need no lock */
     const struct pc_config *cfg; /* this worker's view; swapped by reload */
     /* cfg->generation, stored (release) once the worker and its modules
      * have moved to it: main frees what every worker has left behind. */

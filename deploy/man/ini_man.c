@@ -73,6 +73,11 @@ static const struct key_help help[] = {
      "(SO_SNDBUF); 0 leaves the kernel's autotuning on."},
     {"listener", "rcvbuf", "Kernel receive buffer of each accepted socket "
      "(SO_RCVBUF); 0 leaves the kernel's autotuning on."},
+    {"listener", "access_log", "Where one line per closed connection goes "
+     "(time, listener, peer, worker, duration, bytes in and out, close "
+     "reason, TLS version): an absolute path (opened for appending, "
+     "reopened at every reload, for logrotate), stderr or syslog; empty: "
+     "none. Written by a thread of its own, never by the workers."},
     {"listener", "tls_certificate", "PEM certificate and its chain; with "
      "tls_key it turns TLS on for this listener, whatever the protocol. "
      "Read again on reload."},
