@@ -268,7 +268,7 @@ static int interpret(struct pc_config *cfg, struct raw_list *raw, char *err,
     snprintf(mods, sizeof mods, "%s", cfg->modules);
     for (char *save, *m = strtok_r(mods, " \t,", &save); m;
          m = strtok_r(NULL, " \t,", &save))
-        if ((r = pc_proto_load(m, err, errlen)) < 0) {
+        if ((r = pc_proto_load_named(m, cfg->module_dir, err, errlen)) < 0) {
             char why[PC_ERR_MAX / 2];
             snprintf(why, sizeof why, "%s", err);
             pc_errf(err, errlen, "%s: [server] modules: %s", mods_where, why);

@@ -111,6 +111,8 @@ struct pc_config {
     double drain_timeout;
     int log_level;
     char modules[PC_ADDR_MAX * 4]; /* shared objects to load, space separated */
+    char module_dir[PC_ADDR_MAX]; /* where bare module names are; "" = the
+                                     installed one */
     char pid_file[PC_ADDR_MAX]; /* "" = none */
     unsigned nlisteners;
     struct pc_listener_config listeners[PC_MAX_LISTENERS];
@@ -159,5 +161,12 @@ const struct pc_proto *pc_proto_find(const char *name);
 const struct pc_proto *pc_proto_builtin(unsigned i);
 /* dlopen()s a module, checks its ABI and registers it. */
 int pc_proto_load(const char *path, char *err, size_t errlen);
+/* A module named by [server] modules: a path (with a '/') is loaded as
+ * it is; a bare name ("upper", "upper.so") is NAME.so in module_dir, or
+ * when that is "" in the installed module directory (PREFIX/lib/percore/
+ * modules; a build tree's modules/). A missing one is an error naming the
+ * file looked for. */
+int pc_proto_load_named(const char *spec, const char *module_dir, char *err,
+                        size_t errlen);
 
 #endif

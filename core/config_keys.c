@@ -124,6 +124,8 @@ const struct key_spec pc_server_keys[] = {
      NULL, ""},
     {"pid_file", K_STRING, S(pid_file), SZ(struct pc_config, pid_file), 0, 0,
      NULL, ""},
+    {"module_dir", K_STRING, S(module_dir), SZ(struct pc_config, module_dir),
+     0, 0, NULL, ""},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL},
 };
 

@@ -1,6 +1,7 @@
 /* percored: command line, config check, and the server's life. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 
 #include "core/config.h"
 #include "core/file_replace.h"
+#include "core/install_dirs.h"
 #include "core/listener.h"
 #include "core/log.h"
 #include "core/reload_cli.h"
@@ -22,8 +24,10 @@
 
 static void usage(FILE *out)
 {
-    char backends[128];
+    char backends[128], docs[PATH_MAX];
     pc_backend_offered(backends, sizeof backends);
+    if (pc_install_dir(PC_DIR_DOC, docs, sizeof docs) < 0)
+        snprintf(docs, sizeof docs, "/usr/share/doc/percored");
     fprintf(out,
 "Usage: percored [OPTIONS]\n"
 "A reactor-per-core TCP server: one event loop per CPU, protocol modules.\n"
@@ -56,7 +60,11 @@ static void usage(FILE *out)
 "  -V, --version              the version\n"
 "\n"
 "Signals: TERM/INT drain and stop, HUP reloads, USR1 logs statistics.\n"
-"Docs: docs/operations.md\n", backends);
+"\n"
+"Docs: %s/\n"
+"      operations.md (running it), systemd.md, tls.md, protocols/chat.md,\n"
+"      irc.md, web.md; man percored(8), percored.ini(5)\n",
+            backends, docs);
 }
 
 /* The option just parsed as the user typed it ("--backend", "-b"), for

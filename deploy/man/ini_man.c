@@ -39,9 +39,13 @@ static const struct key_help help[] = {
     {"server", "drain_timeout", "Seconds open connections may keep running "
      "after SIGTERM before they are closed."},
     {"server", "log_level", "err, warning, notice, info or debug."},
-    {"server", "modules", "Protocol modules to load: absolute paths of "
-     "shared objects, separated by spaces. Packaged modules live in "
-     "/usr/lib/percore/modules. Needs a restart."},
+    {"server", "modules", "Protocol modules to load, separated by spaces: "
+     "a bare name (upper, or upper.so) is NAME.so in module_dir, a name "
+     "with a '/' is a path. Needs a restart."},
+    {"server", "module_dir", "Where bare module names are looked up; empty: "
+     "the installed module directory, /usr/lib/percore/modules for the "
+     "package (PREFIX/lib/percore/modules; a build tree's modules/). Needs "
+     "a restart."},
     {"server", "pid_file", "A file the process id is written to, atomically, "
      "before the start, and removed at exit; empty: none. The systemd unit "
      "needs none. Needs a restart."},

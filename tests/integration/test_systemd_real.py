@@ -351,7 +351,8 @@ class RealSystemdTest(unittest.TestCase):
         self.m.write("/etc/percore/percored.ini", CONFIG.format(
             drain=5, echo=self.echo_port, metrics=self.metrics_port,
             limit=100, workers=2).replace(
-                "[server]\n", "[server]\nmodules = %s\n" % so, 1)
+                # A bare name: looked up in the installed module directory.
+                "[server]\n", "[server]\nmodules = upper\n", 1)
             + "[listener shout]\nlisten = 127.0.0.1:%d\nprotocol = upper\n"
             % port)
         self.m.systemctl("start", "percored.service")
