@@ -44,19 +44,21 @@ struct pc_access_log {
 /* Opens the place `path` names into s. 0 or -errno. */
 static int sink_open(struct sink *s, const char *path)
 {
-    struct sink t = {.fd = -1};
-    snprintf(t.path, sizeof t.path, "%s", path);
-    if (strcmp(path, "syslog") == 0) {
+    int fd = -1;
+    bool to_syslog = strcmp(path, "syslog") == 0;
+    if (to_syslog) {
         openlog("percored", LOG_NDELAY | LOG_PID, LOG_DAEMON);
-        t.syslog = true;
     } else if (strcmp(path, "stderr") == 0) {
-        t.fd = STDERR_FILENO;
+        fd = STDERR_FILENO;
     } else if (*path) {
-        t.fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-        if (t.fd < 0)
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (fd < 0)
             return -errno;
     }
-    *s = t;
+    s->fd = fd;
+    s->syslog = to_syslog;
+    s->failing = false;
+    snprintf(s->path, sizeof s->path, "%s", path);
     return 0;
 }
 

@@ -70,12 +70,12 @@ static void usage(FILE *out)
 /* The option just parsed as the user typed it ("--backend", "-b"), for
  * the errors about its value: getopt has left optind after its argument,
  * which is either a word of its own or glued on ("--backend=x", "-bx"). */
-static const char *typed_option(char **argv, int optind, const char *optarg,
+static const char *typed_option(char **argv, int next, const char *arg,
                                 char *buf, size_t size)
 {
-    const char *word = argv[optind - 1];
-    if (word == optarg && optind >= 2)
-        word = argv[optind - 2];
+    const char *word = argv[next - 1];
+    if (word == arg && next >= 2)
+        word = argv[next - 2];
     size_t n = strcspn(word, "=");
     if (word[0] == '-' && word[1] != '-')
         n = 2;

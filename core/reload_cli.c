@@ -90,7 +90,7 @@ int pc_reload_request(const char *pid_arg)
         return refused(msg);
     }
     double deadline = now_seconds() + PC_RELOAD_WAIT_SECONDS;
-    const struct timespec poll = {0, 20 * 1000 * 1000};
+    const struct timespec poll = {0, 20L * 1000 * 1000};
     while (now_seconds() < deadline) {
         struct pc_reload_outcome now;
         if (pc_reload_status_read(path, &now) == 0 && now.pid == pid &&

@@ -105,7 +105,7 @@ int pc_reload_status_read(const char *path, struct pc_reload_outcome *out)
 
 void pc_reload_status_remove(const char *path)
 {
-    struct pc_reload_outcome o;
+    struct pc_reload_outcome o = {0};
     if (*path && pc_reload_status_read(path, &o) == 0 && o.pid == getpid())
         (void)unlink(path);
 }
