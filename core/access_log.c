@@ -26,19 +26,23 @@ struct sink {
 };
 
 struct pc_access_log {
-    unsigned n;
-    int pipes[PC_MAX_LISTENERS][2];
+    /* Write ends, per slot, -1 until made: workers load them (acquire),
+     * main stores them once (release) before any worker can log there. */
+    atomic_int wfd[PC_MAX_SLOTS];
     int ctl[2];      /* main -> writer: 'r' reopen, 's' stop */
     pthread_t thread;
-    /* What the config names, written by main, read by the writer at 'r'. */
+    /* Main writes, the writer reads, both under lock: the read ends, what
+     * the config names and the listener names, per slot. */
     pthread_mutex_t lock;
-    char want[PC_MAX_LISTENERS][PC_ADDR_MAX];
-    char names[PC_MAX_LISTENERS][PC_NAME_MAX]; /* set at start only */
-    struct sink sinks[PC_MAX_LISTENERS];
-    atomic_uint_fast64_t dropped; /* lines a full pipe refused */
-    uint64_t dropped_said;        /* the writer's: how many it reported */
-    char *buf;                    /* the writer's: one pipe's capacity */
+    int rfd[PC_MAX_SLOTS];
+    char want[PC_MAX_SLOTS][PC_ADDR_MAX];
+    char names[PC_MAX_SLOTS][PC_NAME_MAX];
+    /* The writer's alone. */
+    struct sink sinks[PC_MAX_SLOTS];
+    uint64_t dropped_said;
+    char *buf;                    /* one pipe's capacity */
     size_t buf_size;
+    atomic_uint_fast64_t dropped; /* lines refused: full pipe, no pipe */
 };
 
 /* Opens the place `path` names into s. 0 or -errno. */
@@ -69,6 +73,14 @@ static void sink_close(struct sink *s)
     s->fd = -1;
 }
 
+static void name_of(struct pc_access_log *log, unsigned i,
+                    char name[PC_NAME_MAX])
+{
+    pthread_mutex_lock(&log->lock);
+    memcpy(name, log->names[i], PC_NAME_MAX);
+    pthread_mutex_unlock(&log->lock);
+}
+
 static void sink_write(struct pc_access_log *log, unsigned i, const char *p,
                        size_t len)
 {
@@ -87,10 +99,14 @@ static void sink_write(struct pc_access_log *log, unsigned i, const char *p,
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
-            if (!s->failing)
+            int e = w < 0 ? errno : EIO;
+            if (!s->failing) {
+                char name[PC_NAME_MAX];
+                name_of(log, i, name);
                 pc_log(PC_LOG_ERR, "access log of [listener %s]: %s: %s; "
-                       "its lines are lost until a write succeeds",
-                       log->names[i], s->path, strerror(w < 0 ? errno : EIO));
+                       "its lines are lost until a write succeeds", name,
+                       s->path, strerror(e));
+            }
             s->failing = true;
             return;
         }
@@ -103,10 +119,10 @@ static void sink_write(struct pc_access_log *log, unsigned i, const char *p,
 /* Moves what pipe i holds to its sink. The buffer is the pipe's whole
  * capacity, so one read takes every line in it, each whole (a write of
  * at most PIPE_BUF is never split). */
-static void drain(struct pc_access_log *log, unsigned i)
+static void drain(struct pc_access_log *log, unsigned i, int fd)
 {
     for (;;) {
-        ssize_t n = read(log->pipes[i][0], log->buf, log->buf_size);
+        ssize_t n = read(fd, log->buf, log->buf_size);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -117,50 +133,78 @@ static void drain(struct pc_access_log *log, unsigned i)
 
 /* A file is opened anew even when its name did not change: logrotate
  * renamed the old one away. A failure keeps the old one. */
-static void reopen_all(struct pc_access_log *log)
+static void reopen_all(struct pc_access_log *log, const int *rfd)
 {
-    for (unsigned i = 0; i < log->n; i++) {
-        char want[PC_ADDR_MAX];
+    for (unsigned i = 0; i < PC_MAX_SLOTS; i++) {
+        char want[PC_ADDR_MAX], name[PC_NAME_MAX];
         pthread_mutex_lock(&log->lock);
-        snprintf(want, sizeof want, "%s", log->want[i]);
+        memcpy(want, log->want[i], sizeof want);
+        memcpy(name, log->names[i], sizeof name);
         pthread_mutex_unlock(&log->lock);
-        drain(log, i); /* what was queued goes where it was meant to */
+        if (!*want && !*log->sinks[i].path)
+            continue;
+        if (rfd[i] >= 0)
+            drain(log, i, rfd[i]); /* what was queued goes where it was meant */
         struct sink s;
         int e = sink_open(&s, want);
         if (e < 0) {
             pc_log(PC_LOG_ERR, "access log of [listener %s]: cannot open %s: "
-                   "%s; still writing to %s", log->names[i], want,
-                   strerror(-e), *log->sinks[i].path ? log->sinks[i].path
-                                                     : "nowhere");
+                   "%s; still writing to %s", name, want, strerror(-e),
+                   *log->sinks[i].path ? log->sinks[i].path : "nowhere");
             continue;
         }
         sink_close(&log->sinks[i]);
         log->sinks[i] = s;
+        /* Said, so that a rotation can tell when the old file is done. */
+        if (*want)
+            pc_log(PC_LOG_INFO, "access log of [listener %s]: writing to %s",
+                   name, want);
     }
+}
+
+/* The pipes to watch: the control pipe, then every slot's read end. */
+static unsigned watch(struct pc_access_log *log, struct pollfd *p,
+                      unsigned *slot_of, int *rfd)
+{
+    unsigned n = 0;
+    p[n++] = (struct pollfd){.fd = log->ctl[0], .events = POLLIN};
+    pthread_mutex_lock(&log->lock);
+    for (unsigned i = 0; i < PC_MAX_SLOTS; i++) {
+        rfd[i] = log->rfd[i];
+        if (rfd[i] >= 0) {
+            slot_of[n] = i;
+            p[n++] = (struct pollfd){.fd = rfd[i], .events = POLLIN};
+        }
+    }
+    pthread_mutex_unlock(&log->lock);
+    return n;
 }
 
 static void *writer_main(void *arg)
 {
     struct pc_access_log *log = arg;
     (void)pthread_setname_np(pthread_self(), "pc-access");
-    struct pollfd p[PC_MAX_LISTENERS + 1];
-    p[0] = (struct pollfd){.fd = log->ctl[0], .events = POLLIN};
-    for (unsigned i = 0; i < log->n; i++)
-        p[i + 1] = (struct pollfd){.fd = log->pipes[i][0], .events = POLLIN};
+    struct pollfd p[PC_MAX_SLOTS + 1];
+    unsigned slot_of[PC_MAX_SLOTS + 1];
+    int rfd[PC_MAX_SLOTS];
+    unsigned n = watch(log, p, slot_of, rfd);
+    reopen_all(log, rfd);
     for (bool stop = false; !stop;) {
         /* Wakes once a second to say how many lines were dropped. */
-        int r = poll(p, log->n + 1, 1000);
+        int r = poll(p, n, 1000);
         if (r < 0 && errno != EINTR)
             break;
-        for (unsigned i = 0; i < log->n; i++)
-            if (p[i + 1].revents)
-                drain(log, i);
+        for (unsigned k = 1; r > 0 && k < n; k++)
+            if (p[k].revents)
+                drain(log, slot_of[k], p[k].fd);
         char c;
-        while (p[0].revents && read(log->ctl[0], &c, 1) == 1) {
-            if (c == 'r')
-                reopen_all(log);
-            else
+        while (r > 0 && p[0].revents && read(log->ctl[0], &c, 1) == 1) {
+            if (c == 'r') {
+                n = watch(log, p, slot_of, rfd); /* new slots too */
+                reopen_all(log, rfd);
+            } else {
                 stop = true;
+            }
         }
         uint64_t d = atomic_load_explicit(&log->dropped, memory_order_relaxed);
         if (d != log->dropped_said) {
@@ -170,25 +214,30 @@ static void *writer_main(void *arg)
             log->dropped_said = d;
         }
     }
-    for (unsigned i = 0; i < log->n; i++)
-        drain(log, i);
+    for (unsigned k = 1; k < n; k++)
+        drain(log, slot_of[k], p[k].fd);
     return NULL;
 }
 
 static void set_wanted(struct pc_access_log *log, const struct pc_config *cfg)
 {
     pthread_mutex_lock(&log->lock);
-    for (unsigned i = 0; i < log->n && i < cfg->nlisteners; i++)
-        snprintf(log->want[i], sizeof log->want[i], "%s",
-                 cfg->listeners[i].access_log);
+    for (unsigned i = 0; i < cfg->nlisteners; i++) {
+        const struct pc_listener_config *l = &cfg->listeners[i];
+        snprintf(log->want[l->slot], sizeof log->want[0], "%s", l->access_log);
+        snprintf(log->names[l->slot], sizeof log->names[0], "%s", l->name);
+    }
     pthread_mutex_unlock(&log->lock);
 }
 
 static void free_log(struct pc_access_log *log)
 {
-    for (unsigned i = 0; i < log->n; i++) {
-        close(log->pipes[i][0]);
-        close(log->pipes[i][1]);
+    for (unsigned i = 0; i < PC_MAX_SLOTS; i++) {
+        int w = atomic_load_explicit(&log->wfd[i], memory_order_relaxed);
+        if (w >= 0) {
+            close(w);
+            close(log->rfd[i]);
+        }
         sink_close(&log->sinks[i]);
     }
     if (log->ctl[0] >= 0) {
@@ -198,6 +247,43 @@ static void free_log(struct pc_access_log *log)
     pthread_mutex_destroy(&log->lock);
     free(log->buf);
     free(log);
+}
+
+int pc_access_log_prepare(struct pc_access_log *log,
+                          const struct pc_config *cfg, char *why,
+                          size_t size)
+{
+    for (unsigned i = 0; i < cfg->nlisteners; i++) {
+        const struct pc_listener_config *l = &cfg->listeners[i];
+        if (!*l->access_log)
+            continue;
+        /* Opened once here to say now, not in the writer later, when a
+         * file cannot be written. */
+        struct sink t;
+        int e = sink_open(&t, l->access_log);
+        if (e < 0) {
+            snprintf(why, size, "[listener %s] access_log: %s: %s", l->name,
+                     l->access_log, strerror(-e));
+            return e;
+        }
+        sink_close(&t);
+        if (atomic_load_explicit(&log->wfd[l->slot], memory_order_relaxed) >=
+            0)
+            continue;
+        int fds[2];
+        if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
+            e = errno;
+            snprintf(why, size, "[listener %s] access_log: no pipe: %s",
+                     l->name, strerror(e));
+            return -e;
+        }
+        pthread_mutex_lock(&log->lock);
+        log->rfd[l->slot] = fds[0];
+        pthread_mutex_unlock(&log->lock);
+        atomic_store_explicit(&log->wfd[l->slot], fds[1],
+                              memory_order_release);
+    }
+    return 0;
 }
 
 int pc_access_log_start(struct pc_access_log **out,
@@ -210,34 +296,25 @@ int pc_access_log_start(struct pc_access_log **out,
     }
     pthread_mutex_init(&log->lock, NULL);
     log->ctl[0] = log->ctl[1] = -1;
-    int e = 0;
-    bool said = false;
-    if (pipe2(log->ctl, O_NONBLOCK | O_CLOEXEC) < 0)
-        e = -errno;
-    for (; !e && log->n < cfg->nlisteners; log->n++) {
-        unsigned i = log->n;
-        if (pipe2(log->pipes[i], O_NONBLOCK | O_CLOEXEC) < 0) {
-            e = -errno;
-            break;
-        }
-        int cap = fcntl(log->pipes[i][0], F_GETPIPE_SZ);
-        if (cap > 0 && (size_t)cap > log->buf_size)
-            log->buf_size = (size_t)cap;
-        const struct pc_listener_config *l = &cfg->listeners[i];
-        snprintf(log->names[i], sizeof log->names[i], "%s", l->name);
-        if ((e = sink_open(&log->sinks[i], l->access_log)) < 0) {
-            pc_log(PC_LOG_ERR, "[listener %s] access_log: %s: %s", l->name,
-                   l->access_log, strerror(-e));
-            said = true;
-            close(log->pipes[i][0]);
-            close(log->pipes[i][1]);
-            break;
-        }
+    for (unsigned i = 0; i < PC_MAX_SLOTS; i++) {
+        atomic_init(&log->wfd[i], -1);
+        log->rfd[i] = -1;
+        log->sinks[i].fd = -1;
     }
-    if (!e && !(log->buf = malloc(log->buf_size ? log->buf_size : 65536)))
+    char why[PC_ERR_MAX];
+    int e = pipe2(log->ctl, O_NONBLOCK | O_CLOEXEC) < 0 ? -errno : 0;
+    if (e)
+        snprintf(why, sizeof why, "access logs: %s", strerror(-e));
+    else
+        e = pc_access_log_prepare(log, cfg, why, sizeof why);
+    /* Every pipe gets the default capacity, the control pipe's too: the
+     * writer's buffer takes a whole pipe in one read. */
+    int cap = e ? -1 : fcntl(log->ctl[0], F_GETPIPE_SZ);
+    log->buf_size = cap > 0 ? (size_t)cap : 65536;
+    if (!e && !(log->buf = malloc(log->buf_size))) {
         e = -ENOMEM;
-    if (!log->buf_size)
-        log->buf_size = 65536;
+        snprintf(why, sizeof why, "access logs: out of memory");
+    }
     if (!e) {
         set_wanted(log, cfg);
         sigset_t all, old;
@@ -245,10 +322,11 @@ int pc_access_log_start(struct pc_access_log **out,
         pthread_sigmask(SIG_BLOCK, &all, &old);
         e = -pthread_create(&log->thread, NULL, writer_main, log);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (e)
+            snprintf(why, sizeof why, "access logs: %s", strerror(-e));
     }
     if (e) {
-        if (!said)
-            pc_log(PC_LOG_ERR, "access logs: %s", strerror(-e));
+        pc_log(PC_LOG_ERR, "%s", why);
         free_log(log);
         return e;
     }
@@ -256,10 +334,13 @@ int pc_access_log_start(struct pc_access_log **out,
     return 0;
 }
 
-void pc_access_log_write(struct pc_access_log *log, unsigned li,
+void pc_access_log_write(struct pc_access_log *log, unsigned slot,
                          const char *line, size_t len)
 {
-    if (li >= log->n || write(log->pipes[li][1], line, len) != (ssize_t)len)
+    int fd = slot < PC_MAX_SLOTS ? atomic_load_explicit(&log->wfd[slot],
+                                                        memory_order_acquire)
+                                 : -1;
+    if (fd < 0 || write(fd, line, len) != (ssize_t)len)
         atomic_fetch_add_explicit(&log->dropped, 1, memory_order_relaxed);
 }
 

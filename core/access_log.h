@@ -18,26 +18,40 @@
 
 #include "core/config.h"
 
+/* Pipes are per listener slot (config.h): a slot keeps its listener
+ * across reloads, and a removed listener's last lines still find it. */
+
 struct pc_access_log;
 
 /* The longest line a worker writes (PIPE_BUF on Linux is 4096). */
 #define PC_ACCESS_LINE_MAX 1024
 
-/* Makes a pipe per listener of cfg, opens the access logs cfg names and
- * starts the writer thread (signals blocked). Returns 0, or -errno with
- * the reason logged ("[listener x] access_log: /path: ...") and nothing
- * left open. Main thread. */
+/* Starts the writer thread (signals blocked), with a pipe for every
+ * listener of cfg that has an access_log (pc_access_log_prepare). Returns
+ * 0, or -errno with the reason logged and nothing left open. Main thread. */
 int pc_access_log_start(struct pc_access_log **out,
                         const struct pc_config *cfg);
 
-/* Queues one line (ending in '\n') for listener `li`'s log. Never blocks:
- * a full pipe drops the line and counts it. Any thread (the workers). */
-void pc_access_log_write(struct pc_access_log *log, unsigned li,
+/* Before the workers see cfg (at start, and in a reload before it is
+ * committed): makes the pipe of every listener slot of cfg with an
+ * access_log that has none yet, and checks that each log can be opened.
+ * Returns 0, or -errno with the reason in why ("[listener x] access_log:
+ * /path: Permission denied"); pipes made stay, for a later try. Main
+ * thread. */
+int pc_access_log_prepare(struct pc_access_log *log,
+                          const struct pc_config *cfg, char *why,
+                          size_t size);
+
+/* Queues one line (ending in '\n') for listener slot `slot`. Never
+ * blocks: a full pipe, or a slot without one, drops the line and counts
+ * it. Any thread (the workers). */
+void pc_access_log_write(struct pc_access_log *log, unsigned slot,
                          const char *line, size_t len);
 
 /* Has the writer reopen every log as cfg names it (a reload; logrotate):
- * a log that cannot be opened is said in the log and its old file kept.
- * Main thread. */
+ * a log that cannot be opened is said in the log and its old file kept;
+ * the slots of listeners cfg no longer has keep theirs, for the lines of
+ * their last connections. Main thread. */
 void pc_access_log_reopen(struct pc_access_log *log,
                           const struct pc_config *cfg);
 

@@ -418,6 +418,15 @@ static void reload_config(struct pc_server *srv)
         free(cfg);
         return;
     }
+    /* Pipes for new access logs exist before a worker can write there. */
+    if (pc_access_log_prepare(srv->access_log, cfg, err, sizeof err) < 0) {
+        pc_reload_outcome(srv, false, "reload refused, keeping the running "
+                          "config and listeners: %s", err);
+        pc_listeners_abandon(srv, plan);
+        pc_config_free(cfg);
+        free(cfg);
+        return;
+    }
     /* Workers may still read the old config until they take the new one
      * (free_old_configs, at a later reload, or at exit). */
     if (keep_old_config(srv, srv->cfg) < 0) {

@@ -80,5 +80,5 @@ void pc_conn_access_close(struct pc_conn *c, enum pc_close_reason why)
                        (unsigned long long)a->out,
                        pc_close_reason_name(why), version);
     if (len > 0 && (size_t)len < sizeof line)
-        pc_access_log_write(w->access_log, c->svc->index, line, (size_t)len);
+        pc_access_log_write(w->access_log, c->svc->slot, line, (size_t)len);
 }

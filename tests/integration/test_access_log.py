@@ -56,7 +56,8 @@ class AccessLog(unittest.TestCase):
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def server(self, *extra, **kw):
-        return Percored("--set", f"echo.access_log={self.log}", *extra, **kw)
+        return Percored("--set", f"echo.access_log={self.log}",
+                        "--log-level", "info", *extra, **kw)
 
     def test_a_line_per_close_with_the_exact_bytes(self):
         sizes = [1, 6, 4096, 65537, 1 << 20]
@@ -104,8 +105,10 @@ class AccessLog(unittest.TestCase):
             # Not yet reopened: the next line still goes to the old file.
             second = echo_round(srv.ports["echo"], 7)
             wait_for(lambda: second in parse(rotated), what="the second line")
+            said = srv.output().count("writing to")
             srv.proc.send_signal(signal.SIGHUP)
-            wait_for(lambda: os.path.exists(self.log), what="the new file")
+            wait_for(lambda: srv.output().count("writing to") > said,
+                     what="the reopen")
             third = echo_round(srv.ports["echo"], 9)
             wait_for(lambda: third in parse(self.log), what="the third line")
             self.assertEqual(set(parse(rotated)), {first, second})
@@ -117,6 +120,32 @@ class AccessLog(unittest.TestCase):
             fourth = echo_round(srv.ports["echo"], 1)
             wait_for(lambda: fourth in parse(rotated), what="the fourth line")
             self.assertFalse(os.path.exists(self.log))
+
+    def test_a_listener_added_by_a_reload_logs_too(self):
+        ports = [free_port(), free_port()]
+        ini = os.path.join(self.dir, "p.ini")
+        other = os.path.join(self.dir, "two.log")
+
+        def config(with_two):
+            text = (f"[listener echo]\nlisten = 127.0.0.1:{ports[0]}\n"
+                    f"protocol = echo\naccess_log = {self.log}\n")
+            if with_two:
+                text += (f"[listener two]\nlisten = 127.0.0.1:{ports[1]}\n"
+                         f"protocol = echo\naccess_log = {other}\n")
+            with open(ini, "w") as f:
+                f.write(text)
+        config(False)
+        with Percored("--config", ini, listeners=()) as srv:
+            config(True)
+            srv.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "reloaded" in srv.output(), what="the reload")
+            mine = echo_round(ports[1], 11)
+            first = echo_round(ports[0], 3)
+            wait_for(lambda: mine in parse(other), what="the new one's line")
+            wait_for(lambda: first in parse(self.log), what="the old one's")
+            self.assertEqual(parse(other)[mine]["listener"], "two")
+            self.assertEqual(parse(other)[mine]["inb"], "11")
+            self.assertEqual(set(parse(self.log)), {first})
 
     def test_lines_of_a_stop_are_written(self):
         srv = self.server(workers=2)

@@ -4,6 +4,7 @@ is what makes `systemctl reload` fail on a refused reload (ExecReload=)."""
 
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import unittest
@@ -55,7 +56,7 @@ class ReloadCommand(unittest.TestCase):
             r = run(["--reload", "--config", self.ini])
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(r.stdout, f"percored: reloaded {self.ini}: "
-                             "limits, timeouts, log level and TLS "
+                             "listeners, limits, timeouts, log level and TLS "
                              "certificates applied\n")
             self.assertEqual(srv.output().count("reloaded"), 1)
             # Twice in a row: each waits for its own, newer outcome.
@@ -74,13 +75,31 @@ class ReloadCommand(unittest.TestCase):
                 "'auto' or 1 to 1024\n")
             self.assertEqual(r.stdout, "")
             self.assertTrue(self.echoes(srv))
-            # A refusal the config check cannot see: another listener.
-            write(self.ini, echo_config(self.port, f"pid_file = {self.pid_file}")
-                  + f"[listener two]\nlisten = 127.0.0.1:{free_port()}\n"
-                  "protocol = echo\n")
+            # Refusals the config check cannot see: a new listener on a
+            # port another process holds, an access log it cannot open.
+            with socket.socket() as busy:
+                busy.bind(("127.0.0.1", 0))
+                busy.listen()
+                taken = busy.getsockname()[1]
+                write(self.ini, echo_config(
+                    self.port, f"pid_file = {self.pid_file}")
+                    + f"[listener two]\nlisten = 127.0.0.1:{taken}\n"
+                    "protocol = echo\n")
+                r = run(["--reload", "--pid", self.pid_file])
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("percored: reload refused, keeping the running "
+                          "config and listeners: ", r.stderr)
+            self.assertIn(f"127.0.0.1:{taken}", r.stderr)
+            self.assertTrue(self.echoes(srv))
+            write(self.ini, echo_config(
+                self.port, f"pid_file = {self.pid_file}")
+                + "access_log = /nonexistent/dir/a.log\n")
             r = run(["--reload", "--pid", self.pid_file])
             self.assertEqual(r.returncode, 1)
-            self.assertIn("reload refused: listeners were added", r.stderr)
+            self.assertEqual(r.stderr, "percored: reload refused, keeping the "
+                             "running config and listeners: [listener echo] "
+                             "access_log: /nonexistent/dir/a.log: No such file "
+                             "or directory\n")
             self.assertTrue(self.echoes(srv))
 
     def test_without_a_pid_it_says_what_to_give(self):
@@ -128,7 +147,9 @@ class ReloadCommand(unittest.TestCase):
     def test_a_reload_while_stopping_is_refused(self):
         srv = self.start()
         with srv:
-            held = srv.connect()  # keeps the drain going
+            held = srv.connect()  # keeps the drain going, once accepted:
+            held.sendall(b"x")
+            self.assertEqual(recv_exactly(held, 1), b"x")
             srv.signal(signal.SIGTERM)
             srv.output()
             try:

@@ -213,15 +213,21 @@ class RealSystemdTest(unittest.TestCase):
         self.assertEqual(self.m.show("percored", "MainPID"), pid)
         self.m.wait_journal(r"reload failed, keeping the running config: "
                             r"/etc/percore/percored\.ini:2: \[server\] workers")
-        # A refusal only the running percored can make (a listener added
-        # needs a restart): `percored -t` passes it, the reload fails too.
+        # A refusal only the running percored can make (a new listener on
+        # a port another process holds): `percored -t` passes it, the
+        # reload fails too.
         self.config(limit=100)
-        with open(self.m.root + "/etc/percore/percored.ini", "a") as f:
-            f.write(f"[listener more]\nlisten = 127.0.0.1:{quiet_port()}\n"
-                    "protocol = echo\n")
-        r = self.m.systemctl("reload", "percored.service", check=False)
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            taken = busy.getsockname()[1]
+            with open(self.m.root + "/etc/percore/percored.ini", "a") as f:
+                f.write(f"[listener more]\nlisten = 127.0.0.1:{taken}\n"
+                        "protocol = echo\n")
+            r = self.m.systemctl("reload", "percored.service", check=False)
         self.assertNotEqual(r.returncode, 0)
-        self.m.wait_journal(r"reload refused: listeners were added")
+        self.m.wait_journal(r"reload refused, keeping the running config and "
+                            r"listeners: .*127\.0\.0\.1:%d" % taken)
         self.assertEqual(self.m.systemctl("is-active", "percored")
                          .stdout.strip(), "active")
         self.assertEqual(echo(self.echo_port), b"hello\n")
