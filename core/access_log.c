@@ -145,7 +145,7 @@ static void reopen_all(struct pc_access_log *log, const int *rfd)
             continue;
         if (rfd[i] >= 0)
             drain(log, i, rfd[i]); /* what was queued goes where it was meant */
-        struct sink s;
+        struct sink s = {.fd = -1};
         int e = sink_open(&s, want);
         if (e < 0) {
             pc_log(PC_LOG_ERR, "access log of [listener %s]: cannot open %s: "
@@ -259,7 +259,7 @@ int pc_access_log_prepare(struct pc_access_log *log,
             continue;
         /* Opened once here to say now, not in the writer later, when a
          * file cannot be written. */
-        struct sink t;
+        struct sink t = {.fd = -1};
         int e = sink_open(&t, l->access_log);
         if (e < 0) {
             snprintf(why, size, "[listener %s] access_log: %s: %s", l->name,

@@ -118,7 +118,6 @@ struct pc_worker {
     unsigned id, count;
     int cpu;
     struct pc_server *srv;
-    struct pc_access_log *access_log; /* the server's; writes need no lock */
     const struct pc_config *cfg; /* this worker's view; swapped by reload */
     /* cfg->generation, stored (release) once the worker and its modules
      * have moved to it: main frees what every worker has left behind. */
@@ -169,6 +168,7 @@ struct pc_worker {
                            struct pc_msg *m);
     } *slots;
     unsigned nslots;
+    struct pc_access_log *access_log; /* the server's; writes need no lock */
 };
 
 /* Creates worker `id` of `count` (loop, mailbox, services). Main thread. */
