@@ -74,7 +74,8 @@ int pc_cluster_config_apply(struct pc_config *cfg, const char *key,
         return -EINVAL;
     }
     cfg->has_cluster = true;
-    snprintf(cfg->cluster_where, sizeof cfg->cluster_where, "%s", where);
+    if (!*cfg->cluster_where) /* the section's first key */
+        snprintf(cfg->cluster_where, sizeof cfg->cluster_where, "%s", where);
     return pc_option_apply(&cfg->cluster, idx, value, where, "cluster", err,
                            errlen);
 }
@@ -103,36 +104,33 @@ static int check_address(const char *a, char *why, size_t size)
     return 0;
 }
 
-int pc_cluster_config_check(const struct pc_config *cfg, char *err,
-                            size_t errlen)
+int pc_cluster_config_check(const struct pc_config *cfg, char *why,
+                            size_t size)
 {
     if (!cfg->has_cluster)
         return 0;
     const struct pc_section *s = &cfg->cluster;
-    const char *where = cfg->cluster_where;
-    char why[128];
+    char bad[128];
     const char *redis = pc_section_string(s, "redis");
     if (!redis || !redis[0]) {
-        pc_errf(err, errlen, "%s: [cluster] redis: required (host:port or "
-                "unix:/path)", where);
+        snprintf(why, size, "redis: required (host:port or unix:/path)");
         return -EINVAL;
     }
-    if (check_address(redis, why, sizeof why) < 0) {
-        pc_errf(err, errlen, "%s: [cluster] redis = %s: %s", where, redis,
-                why);
+    if (check_address(redis, bad, sizeof bad) < 0) {
+        snprintf(why, size, "redis: '%s': %s", redis, bad);
         return -EINVAL;
     }
     const char *node = pc_section_string(s, "node");
     if (!node[0] || strlen(node) > 64 || strpbrk(node, " \t\r\n:")) {
-        pc_errf(err, errlen, "%s: [cluster] node = %s: 1 to 64 characters "
-                "without spaces or ':'", where, node);
+        snprintf(why, size, "node: '%s' must be 1 to 64 characters without "
+                 "spaces or ':'", node);
         return -EINVAL;
     }
     if (pc_section_bool(s, "tls")) {
         /* hiredis gained TLS in 1.0; Debian 12 ships 0.14. */
-        pc_errf(err, errlen, "%s: [cluster] tls: this build's hiredis (0.14) "
-                "has no TLS; reach Redis over a Unix socket or a TLS tunnel "
-                "(stunnel, spiped)", where);
+        snprintf(why, size, "tls: this build's hiredis (0.14) has no TLS; "
+                 "reach Redis over a Unix socket or a TLS tunnel (stunnel, "
+                 "spiped)");
         return -EINVAL;
     }
     return 0;

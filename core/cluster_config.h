@@ -24,9 +24,11 @@ int pc_cluster_config_defaults(struct pc_config *cfg, char *err,
 int pc_cluster_config_apply(struct pc_config *cfg, const char *key,
                             const char *value, const char *where, char *err,
                             size_t errlen);
-/* Checks the section as a whole once read (the redis address's form). */
-int pc_cluster_config_check(const struct pc_config *cfg, char *err,
-                            size_t errlen);
+/* Checks the section as a whole once read (the redis address's form).
+ * Returns 0, or -EINVAL with the reason in why, led by the key at fault
+ * ("redis: ..."); the caller names its line (key_origin.h). */
+int pc_cluster_config_check(const struct pc_config *cfg, char *why,
+                            size_t size);
 /* Whether a reload changed [cluster] (which needs a restart). */
 int pc_cluster_config_changed(const struct pc_config *a,
                               const struct pc_config *b);

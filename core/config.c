@@ -11,6 +11,8 @@
 #include <strings.h>
 
 #include "core/config_keys.h"
+#include "core/config_raw.h"
+#include "core/key_origin.h"
 #include "core/listener.h"
 #include "core/log.h"
 #include "core/cluster_config.h"
@@ -18,25 +20,10 @@
 #include "core/tls_context.h"
 
 /* Phase one collects every key of the file and of the command line as
- * text with its origin; phase two interprets them against the schemas
- * below. Two phases because a listener's valid keys depend on its
- * protocol, which may be named after its options or come from a module
- * loaded by the [server] section. */
-struct raw_entry {
-    char section[PC_NAME_MAX + 16];
-    char key[PC_NAME_MAX];
-    char value[PC_ADDR_MAX * 4];
-    char where[PC_ADDR_MAX + 16];
-    bool used;
-};
-
-struct raw_list {
-    struct raw_entry *v;
-    size_t n, cap;
-    const char *file;
-    int line;
-};
-
+ * text with its origin (config_raw.h); phase two interprets them against
+ * the schemas below. Two phases because a listener's valid keys depend on
+ * its protocol, which may be named after its options or come from a
+ * module loaded by the [server] section. */
 static int raw_add(struct raw_list *r, const char *section, const char *key,
                    const char *value, const char *where)
 {
@@ -195,9 +182,10 @@ static int add_listen_override(struct raw_list *raw, const char *spec,
     return r;
 }
 
-/* --set SECTION.KEY=VALUE */
+/* --set SECTION.KEY=VALUE, or a shortcut for one (`as`: "--backend", as
+ * typed; NULL for --set itself), which is what its errors then name. */
 static int add_set_override(struct raw_list *raw, const char *spec,
-                            char *err, size_t errlen)
+                            const char *as, char *err, size_t errlen)
 {
     const char *eq = strchr(spec, '=');
     const char *dot = eq ? memchr(spec, '.', (size_t)(eq - spec)) : NULL;
@@ -216,7 +204,10 @@ static int add_set_override(struct raw_list *raw, const char *spec,
                  (int)(dot - spec), spec);
     snprintf(key, sizeof key, "%.*s", (int)(eq - dot - 1), dot + 1);
     char where[PC_ADDR_MAX + 16];
-    snprintf(where, sizeof where, "--set %.*s", (int)(eq - spec), spec);
+    if (as)
+        snprintf(where, sizeof where, "%s", as);
+    else
+        snprintf(where, sizeof where, "--set %.*s", (int)(eq - spec), spec);
     return raw_add(raw, section, key, eq + 1, where);
 }
 
@@ -277,7 +268,7 @@ static int interpret(struct pc_config *cfg, struct raw_list *raw, char *err,
     snprintf(mods, sizeof mods, "%s", cfg->modules);
     for (char *save, *m = strtok_r(mods, " \t,", &save); m;
          m = strtok_r(NULL, " \t,", &save))
-        if ((r = pc_proto_load(m, err, errlen)) < 0) {
+        if ((r = pc_proto_load_named(m, cfg->module_dir, err, errlen)) < 0) {
             char why[PC_ERR_MAX / 2];
             snprintf(why, sizeof why, "%s", err);
             pc_errf(err, errlen, "%s: [server] modules: %s", mods_where, why);
@@ -318,6 +309,10 @@ static int interpret(struct pc_config *cfg, struct raw_list *raw, char *err,
 
     for (unsigned li = 0; li < cfg->nlisteners; li++) {
         struct pc_listener_config *l = &cfg->listeners[li];
+        char section[PC_NAME_MAX + 16];
+        snprintf(section, sizeof section, "listener %s", l->name);
+        const struct pc_key_origins at = {raw, section, l->where};
+        char why[PC_ERR_MAX / 2] = "";
         if (!*l->protocol || !*l->listen) {
             pc_errf(err, errlen, "%s: [listener %s]: '%s' is required", l->where,
                  l->name, *l->protocol ? "listen" : "protocol");
@@ -325,23 +320,33 @@ static int interpret(struct pc_config *cfg, struct raw_list *raw, char *err,
         }
         l->proto = pc_proto_find(l->protocol);
         if (!l->proto) {
-            pc_errf(err, errlen, "%s: [listener %s] protocol: unknown protocol "
-                 "'%s' (built in: echo chat metrics; others need [server] "
-                 "modules = /path/to/module.so)", l->where, l->name,
-                 l->protocol);
-            return -EINVAL;
+            snprintf(why, sizeof why, "protocol: unknown protocol '%s' (built "
+                     "in: echo chat metrics; others need [server] modules = "
+                     "/path/to/module.so)", l->protocol);
+            return pc_key_blame(&at, why, err, errlen);
         }
         if (l->distribution < 0)
             l->distribution = cfg->distribution;
         if (strncmp(l->listen, "unix:", 5) == 0)
             l->distribution = PC_DIST_ACCEPTOR; /* no SO_REUSEPORT for AF_UNIX */
-        if (l->low_watermark >= l->high_watermark ||
-            l->high_watermark > l->max_output) {
-            pc_errf(err, errlen, "%s: [listener %s]: need low_watermark (%lld) "
-                 "< high_watermark (%lld) <= max_output (%lld)", l->where,
-                 l->name, (long long)l->low_watermark,
-                 (long long)l->high_watermark, (long long)l->max_output);
-            return -EINVAL;
+        if (l->low_watermark >= l->high_watermark) {
+            snprintf(why, sizeof why, "low_watermark (%lld) must be below "
+                     "high_watermark (%lld)", (long long)l->low_watermark,
+                     (long long)l->high_watermark);
+            return pc_key_blame(&at, why, err, errlen);
+        }
+        if (*l->access_log && l->access_log[0] != '/' &&
+            strcmp(l->access_log, "stderr") != 0 &&
+            strcmp(l->access_log, "syslog") != 0) {
+            snprintf(why, sizeof why, "access_log: '%s' must be an absolute "
+                     "path, stderr or syslog", l->access_log);
+            return pc_key_blame(&at, why, err, errlen);
+        }
+        if (l->high_watermark > l->max_output) {
+            snprintf(why, sizeof why, "high_watermark (%lld) must not exceed "
+                     "max_output (%lld)", (long long)l->high_watermark,
+                     (long long)l->max_output);
+            return pc_key_blame(&at, why, err, errlen);
         }
         struct pc_section *s = &l->section;
         s->listener = l->name;
@@ -362,8 +367,6 @@ static int interpret(struct pc_config *cfg, struct raw_list *raw, char *err,
                                   errlen)) < 0)
                 return r;
         }
-        char section[PC_NAME_MAX + 16];
-        snprintf(section, sizeof section, "listener %s", l->name);
         for (size_t i = 0; i < raw->n; i++) {
             struct raw_entry *e = &raw->v[i];
             if (e->used || strcmp(e->section, section) != 0)
@@ -379,16 +382,17 @@ static int interpret(struct pc_config *cfg, struct raw_list *raw, char *err,
                 return r;
             e->used = true;
         }
-        char why[256] = "";
-        if (l->proto->check && l->proto->check(s, why, sizeof why) != 0) {
-            pc_errf(err, errlen, "%s: [listener %s]: %s", l->where, l->name,
-                 *why ? why : "rejected by its protocol module");
-            return -EINVAL;
-        }
-        if ((r = pc_tls_context_build(l, err, errlen)) < 0)
-            return r;
+        if (l->proto->check && l->proto->check(s, why, sizeof why) != 0)
+            return pc_key_blame(&at, *why ? why : "rejected by its protocol "
+                                "module", err, errlen);
+        if (pc_tls_context_build(l, why, sizeof why) < 0)
+            return pc_key_blame(&at, why, err, errlen);
     }
-    return pc_cluster_config_check(cfg, err, errlen);
+    const struct pc_key_origins cluster = {raw, "cluster", cfg->cluster_where};
+    char why[PC_ERR_MAX / 2];
+    if (pc_cluster_config_check(cfg, why, sizeof why) < 0)
+        return pc_key_blame(&cluster, why, err, errlen);
+    return 0;
 }
 
 /* ---- listen addresses that overlap ----------------------------------- */
@@ -458,8 +462,8 @@ static int check_overlaps(const struct pc_config *cfg, char *err,
         const struct pc_listener_config *l = &cfg->listeners[i];
         char why[PC_ERR_MAX / 2];
         if (pc_listen_parse(l->listen, &addr[i], why, sizeof why) < 0) {
-            pc_errf(err, errlen, "%s: [listener %s] listen: %s", l->where,
-                    l->name, why);
+            pc_errf(err, errlen, "%s: [listener %s] listen: %s",
+                    l->listen_where, l->name, why);
             return -EINVAL;
         }
         for (unsigned j = 0; j < i; j++)
@@ -504,7 +508,8 @@ int pc_config_load(struct pc_config *cfg, const char *file,
                                                   err, errlen)) < 0)
         goto out;
     for (unsigned i = 0; ov && i < ov->nset; i++)
-        if ((r = add_set_override(&raw, ov->set[i], err, errlen)) < 0)
+        if ((r = add_set_override(&raw, ov->set[i], ov->set_as[i], err,
+                                  errlen)) < 0)
             goto out;
     r = interpret(cfg, &raw, err, errlen);
     if (r == 0)

@@ -82,6 +82,7 @@ struct pc_listener_config {
     int64_t low_watermark;      /* resume (and on_drain) below */
     int64_t sndbuf, rcvbuf;     /* SO_SNDBUF/SO_RCVBUF of accepted sockets;
                                    0 = the kernel's autotuning */
+    char access_log[PC_ADDR_MAX]; /* a path, "stderr", "syslog"; "" = none */
     struct pc_tls_config tls;
     /* Built from `tls` when the config is read (so -t and a reload check
      * the files); NULL without TLS. Shared by every worker: OpenSSL
@@ -110,6 +111,8 @@ struct pc_config {
     double drain_timeout;
     int log_level;
     char modules[PC_ADDR_MAX * 4]; /* shared objects to load, space separated */
+    char module_dir[PC_ADDR_MAX]; /* where bare module names are; "" = the
+                                     installed one */
     char pid_file[PC_ADDR_MAX]; /* "" = none */
     unsigned nlisteners;
     struct pc_listener_config listeners[PC_MAX_LISTENERS];
@@ -127,6 +130,10 @@ struct pc_config_overrides {
     const char *listen[PC_MAX_LISTENERS];
     unsigned nlisten;
     const char *set[128];
+    /* How each set[i] was typed when it came from a shortcut option
+     * ("--backend" for server.backend=...), so its errors name that; NULL
+     * for --set itself. */
+    const char *set_as[128];
     unsigned nset;
 };
 
@@ -154,5 +161,12 @@ const struct pc_proto *pc_proto_find(const char *name);
 const struct pc_proto *pc_proto_builtin(unsigned i);
 /* dlopen()s a module, checks its ABI and registers it. */
 int pc_proto_load(const char *path, char *err, size_t errlen);
+/* A module named by [server] modules: a path (with a '/') is loaded as
+ * it is; a bare name ("upper", "upper.so") is NAME.so in module_dir, or
+ * when that is "" in the installed module directory (PREFIX/lib/percore/
+ * modules; a build tree's modules/). A missing one is an error naming the
+ * file looked for. */
+int pc_proto_load_named(const char *spec, const char *module_dir, char *err,
+                        size_t errlen);
 
 #endif

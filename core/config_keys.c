@@ -124,6 +124,8 @@ const struct key_spec pc_server_keys[] = {
      NULL, ""},
     {"pid_file", K_STRING, S(pid_file), SZ(struct pc_config, pid_file), 0, 0,
      NULL, ""},
+    {"module_dir", K_STRING, S(module_dir), SZ(struct pc_config, module_dir),
+     0, 0, NULL, ""},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -146,6 +148,8 @@ const struct key_spec pc_listener_keys[] = {
      "64K"},
     {"sndbuf", K_SIZE, L(sndbuf), 0, 0, 1LL << 30, NULL, "0"},
     {"rcvbuf", K_SIZE, L(rcvbuf), 0, 0, 1LL << 30, NULL, "0"},
+    {"access_log", K_STRING, L(access_log),
+     SZ(struct pc_listener_config, access_log), 0, 0, NULL, ""},
     /* TLS (core/tls_context.c checks the files and the lists). */
     {"tls_certificate", K_STRING, L(tls.certificate),
      SZ(struct pc_listener_config, tls.certificate), 0, 0, NULL, ""},

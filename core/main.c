@@ -1,6 +1,7 @@
 /* percored: command line, config check, and the server's life. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -11,16 +12,22 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/file_replace.h"
+#include "core/install_dirs.h"
 #include "core/listener.h"
 #include "core/log.h"
+#include "core/reload_cli.h"
+#include "core/reload_status.h"
 #include "core/server.h"
 #include "core/stats_cli.h"
 #include "workers/backend.h"
 
 static void usage(FILE *out)
 {
-    char backends[128];
+    char backends[128], docs[PATH_MAX];
     pc_backend_offered(backends, sizeof backends);
+    if (pc_install_dir(PC_DIR_DOC, docs, sizeof docs) < 0)
+        snprintf(docs, sizeof docs, "/usr/share/doc/percored");
     fprintf(out,
 "Usage: percored [OPTIONS]\n"
 "A reactor-per-core TCP server: one event loop per CPU, protocol modules.\n"
@@ -41,6 +48,11 @@ static void usage(FILE *out)
 "      --log-level err|warning|notice|info|debug\n"
 "  -s, --set SECTION.KEY=VALUE   any config key: server.max_connections=1000,\n"
 "                             echo.idle_timeout=30 (SECTION = listener name)\n"
+"      --reload               ask the running percored to reload (SIGHUP) and\n"
+"                             wait for its answer: exit 0 applied, 1 refused\n"
+"                             (the reason printed); the process is found by\n"
+"                             --pid, else by server.pid_file of the config\n"
+"      --pid FILE|PID         the pid file (or, under systemd, $MAINPID)\n"
 "      --stats                print the running server's statistics, a row a\n"
 "                             worker and a row a listener (needs a metrics\n"
 "                             listener in the config) and exit\n"
@@ -48,7 +60,27 @@ static void usage(FILE *out)
 "  -V, --version              the version\n"
 "\n"
 "Signals: TERM/INT drain and stop, HUP reloads, USR1 logs statistics.\n"
-"Docs: docs/operations.md\n", backends);
+"\n"
+"Docs: %s/\n"
+"      operations.md (running it), systemd.md, tls.md, protocols/chat.md,\n"
+"      irc.md, web.md; man percored(8), percored.ini(5)\n",
+            backends, docs);
+}
+
+/* The option just parsed as the user typed it ("--backend", "-b"), for
+ * the errors about its value: getopt has left optind after its argument,
+ * which is either a word of its own or glued on ("--backend=x", "-bx"). */
+static const char *typed_option(char **argv, int next, const char *arg,
+                                char *buf, size_t size)
+{
+    const char *word = argv[next - 1];
+    if (word == arg && next >= 2)
+        word = argv[next - 2];
+    size_t n = strcspn(word, "=");
+    if (word[0] == '-' && word[1] != '-')
+        n = 2;
+    snprintf(buf, size, "%.*s", (int)n, word);
+    return buf;
 }
 
 /* -t: everything pc_config_load checked, plus the listen addresses. */
@@ -73,7 +105,8 @@ static int check_config(const struct pc_config *cfg, const char *file)
         if (pc_listen_parse(cfg->listeners[i].listen, &a, err, sizeof err) <
             0) {
             fail("%s: [listener %s] listen: %s\n",
-                    cfg->listeners[i].where, cfg->listeners[i].name, err);
+                    cfg->listeners[i].listen_where, cfg->listeners[i].name,
+                    err);
             return 1;
         }
     }
@@ -82,27 +115,16 @@ static int check_config(const struct pc_config *cfg, const char *file)
     return 0;
 }
 
-/* The pid file appears whole or not at all (written aside, then renamed
- * over), so `kill $(cat FILE)` never reads half a number. */
+/* The pid file appears whole or not at all, so `kill $(cat FILE)` never
+ * reads half a number. */
 static int write_pid_file(const char *path)
 {
-    char tmp[PC_ADDR_MAX + 32];
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    int e = f ? 0 : errno;
-    if (f && (fprintf(f, "%ld\n", (long)getpid()) < 0 || fflush(f) != 0 ||
-              fsync(fileno(f)) != 0))
-        e = errno ? errno : EIO;
-    if (f && fclose(f) != 0 && !e)
-        e = errno;
-    if (!e && rename(tmp, path) != 0)
-        e = errno;
-    if (e) {
-        (void)unlink(tmp);
-        pc_log(PC_LOG_ERR, "pid_file %s: %s", path, strerror(e));
-        return -e;
-    }
-    return 0;
+    char text[32];
+    snprintf(text, sizeof text, "%ld\n", (long)getpid());
+    int e = pc_file_replace(path, text);
+    if (e < 0)
+        pc_log(PC_LOG_ERR, "pid_file %s: %s", path, strerror(-e));
+    return e;
 }
 
 /* Removed only if it is still ours: a second percored started on the
@@ -139,6 +161,8 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'L'},
         {"set", required_argument, NULL, 's'},
         {"stats", no_argument, NULL, 'S'},
+        {"reload", no_argument, NULL, 'R'},
+        {"pid", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -149,8 +173,9 @@ int main(int argc, char **argv)
     };
     static struct pc_config_overrides ov;
     static char sets[128][PC_ADDR_MAX];
-    const char *file = NULL;
-    bool test = false, stats = false;
+    static char typed[128][PC_NAME_MAX];
+    const char *file = NULL, *pid_arg = NULL;
+    bool test = false, stats = false, reload = false;
     int c;
     pc_log_init();
     while ((c = getopt_long(argc, argv, "c:tl:w:d:b:s:hV", opts, NULL)) != -1) {
@@ -158,6 +183,8 @@ int main(int argc, char **argv)
         case 'c': file = optarg; break;
         case 't': test = true; break;
         case 'S': stats = true; break;
+        case 'R': reload = true; break;
+        case 'P': pid_arg = optarg; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("percored %s\n", PC_VERSION); return 0;
         case 'l':
@@ -182,6 +209,8 @@ int main(int argc, char **argv)
                     snprintf(sets[ov.nset], sizeof sets[0], "server.%s=%s",
                              shortcuts[i].key, optarg);
             ov.set[ov.nset] = sets[ov.nset];
+            ov.set_as[ov.nset] = typed_option(argv, optind, optarg,
+                                              typed[ov.nset], sizeof typed[0]);
             ov.nset++;
             break;
         default:
@@ -195,6 +224,9 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    if (reload && pid_arg)
+        return pc_reload_request(pid_arg);
+
     struct pc_config *cfg = malloc(sizeof *cfg);
     char err[PC_ERR_MAX];
     if (!cfg || pc_config_load(cfg, file, &ov, err, sizeof err) < 0) {
@@ -202,9 +234,17 @@ int main(int argc, char **argv)
         free(cfg);
         return 1;
     }
-    if (stats || test) {
-        int status = stats ? pc_stats_print(cfg, stdout)
-                           : check_config(cfg, file);
+    if (reload && !*cfg->pid_file) {
+        fail("--reload: %s sets no server.pid_file: give --pid FILE|PID\n",
+             file ? file : "the built-in configuration");
+        pc_config_free(cfg);
+        free(cfg);
+        return 1;
+    }
+    if (stats || test || reload) {
+        int status = stats    ? pc_stats_print(cfg, stdout)
+                     : reload ? pc_reload_request(cfg->pid_file)
+                              : check_config(cfg, file);
         pc_config_free(cfg);
         free(cfg);
         return status;
@@ -230,8 +270,12 @@ int main(int argc, char **argv)
     }
     srv.config_file = file;
     srv.overrides = &ov;
+    if (pc_reload_status_path(pid_file, srv.reload_status,
+                              sizeof srv.reload_status) < 0)
+        *srv.reload_status = '\0';
     int status = pc_server_run(&srv); /* frees the config */
     if (*pid_file)
         remove_pid_file(pid_file);
+    pc_reload_status_remove(srv.reload_status);
     return status;
 }

@@ -2,10 +2,14 @@
  * [server] modules. Main thread, before workers start. */
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/config.h"
+#include "core/install_dirs.h"
 
 extern const struct pc_proto pc_echo_proto;
 extern const struct pc_proto pc_metrics_proto;
@@ -76,4 +80,41 @@ int pc_proto_load(const char *path, char *err, size_t errlen)
     loaded[nloaded++] = p; /* stays loaded for the life of the process */
     /* cppcheck-suppress resourceLeak ; h stays open: p points into it */
     return 0;
+}
+
+int pc_proto_load_named(const char *spec, const char *module_dir, char *err,
+                        size_t errlen)
+{
+    if (strchr(spec, '/'))
+        return pc_proto_load(spec, err, errlen);
+    /* A bare name: NAME.so in the module directory. */
+    char dir[PATH_MAX], path[PATH_MAX];
+    const char *from = "server.module_dir";
+    if (*module_dir) {
+        snprintf(dir, sizeof dir, "%s", module_dir);
+    } else {
+        from = "the default module directory";
+        int e = pc_install_dir(PC_DIR_MODULES, dir, sizeof dir);
+        if (e < 0) {
+            snprintf(err, errlen, "module '%s': no module directory (%s): "
+                     "set server.module_dir or give a path", spec,
+                     strerror(-e));
+            return e;
+        }
+    }
+    size_t n = strlen(spec);
+    bool so = n > 3 && strcmp(spec + n - 3, ".so") == 0;
+    if (snprintf(path, sizeof path, "%s/%s%s", dir, spec, so ? "" : ".so") >=
+        (int)sizeof path) {
+        snprintf(err, errlen, "module '%s': the path is too long", spec);
+        return -ENAMETOOLONG;
+    }
+    if (access(path, F_OK) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "module '%s': looked for %s (in %s): %s; give "
+                 "a path (with a '/') to load one from elsewhere", spec,
+                 path, from, strerror(e));
+        return -e;
+    }
+    return pc_proto_load(path, err, errlen);
 }

@@ -11,11 +11,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/access_log.h"
 #include "core/cluster_config.h"
 #include "core/listener.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/reload_listeners.h"
+#include "core/reload_status.h"
 #include "core/systemd.h"
 #include "core/tls_context.h"
 #include "workers/acceptor.h"
@@ -174,6 +176,10 @@ int pc_server_start(struct pc_server *srv, struct pc_config *cfg)
         return r;
     }
 
+    if ((r = pc_access_log_start(&srv->access_log, cfg)) < 0) {
+        close_listeners(srv, true);
+        return r;
+    }
     /* Workers inherit this mask: signals are the main thread's alone. */
     sigset_t all, old;
     sigfillset(&all);
@@ -225,6 +231,8 @@ int pc_server_start(struct pc_server *srv, struct pc_config *cfg)
         free(srv->workers);
         srv->workers = NULL;
         close_listeners(srv, false);
+        pc_access_log_stop(srv->access_log);
+        srv->access_log = NULL;
         return r < 0 ? r : -EINVAL;
     }
     bool tls = false, ktls = false;
@@ -386,13 +394,13 @@ static void reload_config(struct pc_server *srv)
     free_old_configs(srv);
     struct pc_config *cfg = malloc(sizeof *cfg);
     if (!cfg) {
-        pc_log(PC_LOG_ERR, "reload refused: out of memory");
+        pc_reload_outcome(srv, false, "reload refused: out of memory");
         return;
     }
     if (pc_config_load(cfg, srv->config_file, srv->overrides, err,
                        sizeof err) < 0) {
-        pc_log(PC_LOG_ERR, "reload failed, keeping the running config: %s",
-               err);
+        pc_reload_outcome(srv, false,
+                          "reload failed, keeping the running config: %s", err);
         free(cfg);
         return;
     }
@@ -404,8 +412,17 @@ static void reload_config(struct pc_server *srv)
     /* Every new socket is bound before anything changes. */
     struct pc_listener_plan *plan;
     if (pc_listeners_prepare(srv, cfg, &plan, err, sizeof err) < 0) {
-        pc_log(PC_LOG_ERR, "reload refused, keeping the running config and "
-               "listeners: %s", err);
+        pc_reload_outcome(srv, false, "reload refused, keeping the running "
+                          "config and listeners: %s", err);
+        pc_config_free(cfg);
+        free(cfg);
+        return;
+    }
+    /* Pipes for new access logs exist before a worker can write there. */
+    if (pc_access_log_prepare(srv->access_log, cfg, err, sizeof err) < 0) {
+        pc_reload_outcome(srv, false, "reload refused, keeping the running "
+                          "config and listeners: %s", err);
+        pc_listeners_abandon(srv, plan);
         pc_config_free(cfg);
         free(cfg);
         return;
@@ -413,7 +430,7 @@ static void reload_config(struct pc_server *srv)
     /* Workers may still read the old config until they take the new one
      * (free_old_configs, at a later reload, or at exit). */
     if (keep_old_config(srv, srv->cfg) < 0) {
-        pc_log(PC_LOG_ERR, "reload refused: out of memory");
+        pc_reload_outcome(srv, false, "reload refused: out of memory");
         pc_listeners_abandon(srv, plan);
         pc_config_free(cfg);
         free(cfg);
@@ -423,15 +440,17 @@ static void reload_config(struct pc_server *srv)
     srv->cfg = cfg;
     pc_log_set_level((enum pc_log_level)cfg->log_level);
     send_reload(srv, cfg);
-    pc_log(PC_LOG_NOTICE, "reloaded %s: listeners, limits, timeouts, log "
-           "level and TLS certificates applied",
-           srv->config_file ? srv->config_file : "settings");
+    pc_reload_outcome(srv, true, "reloaded %s: listeners, limits, timeouts, "
+                      "log level and TLS certificates applied",
+                      srv->config_file ? srv->config_file : "settings");
 }
 
 void pc_server_reload(struct pc_server *srv)
 {
     pc_systemd_reloading(srv);
     reload_config(srv);
+    /* Applied or not: logrotate reloads to have the logs reopened. */
+    pc_access_log_reopen(srv->access_log, srv->cfg);
     pc_systemd_reloaded(srv);
 }
 
@@ -447,7 +466,8 @@ static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
         break;
     case SIGHUP:
         if (srv->stopping)
-            pc_log(PC_LOG_WARN, "reload ignored: the server is stopping");
+            pc_reload_outcome(srv, false,
+                              "reload ignored: the server is stopping");
         else
             pc_server_reload(srv);
         break;
@@ -494,6 +514,7 @@ int pc_server_run(struct pc_server *srv)
     srv->acceptor_moved.data = srv;
     ev_async_start(srv->loop, &srv->acceptor_moved);
     signal(SIGPIPE, SIG_IGN);
+    (void)pc_reload_status_start(srv);
     /* Said once the signals are handled: a SIGTERM sent on seeing this
      * line (or READY=1) drains instead of killing. */
     pc_log(PC_LOG_NOTICE, "percored %s running: %u workers, backend %s",
@@ -527,6 +548,8 @@ int pc_server_run(struct pc_server *srv)
         pc_module_metrics_free(&srv->workers[i]);
     }
     close_listeners(srv, false);
+    pc_access_log_stop(srv->access_log); /* the workers' last lines too */
+    srv->access_log = NULL;
     free(srv->workers);
     srv->workers = NULL;
     for (unsigned i = 0; i < srv->nold; i++) {

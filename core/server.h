@@ -9,6 +9,7 @@
 #include "core/config.h"
 #include "workers/worker.h"
 
+struct pc_access_log;
 struct pc_acceptor;
 struct pc_systemd;
 
@@ -50,6 +51,7 @@ struct pc_server {
     ev_async acceptor_moved; /* the acceptor applied a reload: close what
                                 it left (pc_listeners_close_released) */
     struct pc_acceptor *acceptor;
+    struct pc_access_log *access_log; /* access_log.h: its writer thread */
     struct ev_loop *loop;      /* the main thread's */
     ev_signal sig_term, sig_int, sig_hup, sig_usr1;
     ev_timer stop_timer;
@@ -63,6 +65,10 @@ struct pc_server {
     /* For a reload: what the config was loaded from. */
     const char *config_file;
     const struct pc_config_overrides *overrides;
+    /* Where each reload's outcome is recorded (reload_status.h), "" for
+     * nowhere; set before pc_server_run. */
+    char reload_status[PC_ADDR_MAX + 32];
+    uint64_t reload_attempts; /* SIGHUPs handled */
     /* Configs a reload replaced, oldest first: each is freed once every
      * worker and the acceptor have taken a later one (cfg_generation,
      * pc_acceptor_generation) and no retired service retains it. */

@@ -38,8 +38,8 @@ static const char *openssl_reason(char *buf, size_t size)
 
 /* A clear "No such file" / "Permission denied" before OpenSSL's less
  * direct "system lib". */
-static int readable(const char *key, const char *path, const char *where,
-                    const char *listener, char *err, size_t errlen)
+static int readable(const char *key, const char *path, char *err,
+                    size_t errlen)
 {
     FILE *f = fopen(path, "r");
     struct stat st;
@@ -49,8 +49,7 @@ static int readable(const char *key, const char *path, const char *where,
     if (f)
         fclose(f);
     if (e) {
-        pc_errf(err, errlen, "%s: [listener %s] %s: %s: %s", where, listener,
-                key, path, strerror(e));
+        pc_errf(err, errlen, "%s: %s: %s", key, path, strerror(e));
         return -EINVAL;
     }
     return 0;
@@ -75,17 +74,16 @@ static int set_versions(SSL_CTX *ctx, const struct pc_listener_config *l,
          p = strtok_r(NULL, " ,\t", &save)) {
         int v = version_of(p);
         if (!v) {
-            pc_errf(err, errlen, "%s: [listener %s] tls_protocols: '%s' is "
-                    "not offered (TLSv1.2 and TLSv1.3 are; older versions "
-                    "are broken)", l->where, l->name, p);
+            pc_errf(err, errlen, "tls_protocols: '%s' is not offered "
+                    "(TLSv1.2 and TLSv1.3 are; older versions are broken)", p);
             return -EINVAL;
         }
         lo = lo && lo < v ? lo : v;
         hi = hi > v ? hi : v;
     }
     if (!lo) {
-        pc_errf(err, errlen, "%s: [listener %s] tls_protocols: empty (use "
-                "TLSv1.2, TLSv1.3 or both)", l->where, l->name);
+        pc_errf(err, errlen, "tls_protocols: empty (use TLSv1.2, TLSv1.3 "
+                "or both)");
         return -EINVAL;
     }
     SSL_CTX_set_min_proto_version(ctx, lo);
@@ -148,8 +146,7 @@ static int set_alpn(SSL_CTX *ctx, const struct pc_listener_config *l,
          p = strtok_r(NULL, " ,\t", &save)) {
         size_t n = strlen(p);
         if (n > 255 || a->len + 1 + n > sizeof a->wire) {
-            pc_errf(err, errlen, "%s: [listener %s] tls_alpn: '%s' is too "
-                    "long", l->where, l->name, p);
+            pc_errf(err, errlen, "tls_alpn: '%s' is too long", p);
             free(a);
             return -EINVAL;
         }
@@ -209,43 +206,38 @@ static int load_identity(SSL_CTX *ctx, const struct pc_listener_config *l,
     const struct pc_tls_config *t = &l->tls;
     char why[256];
     if (!*t->key) {
-        pc_errf(err, errlen, "%s: [listener %s]: tls_certificate needs "
-                "tls_key (the certificate's private key)", l->where, l->name);
+        pc_errf(err, errlen, "tls_certificate: needs tls_key (the "
+                "certificate's private key)");
         return -EINVAL;
     }
-    if (readable("tls_certificate", t->certificate, l->where, l->name, err,
-                 errlen) < 0 ||
-        readable("tls_key", t->key, l->where, l->name, err, errlen) < 0)
+    if (readable("tls_certificate", t->certificate, err, errlen) < 0 ||
+        readable("tls_key", t->key, err, errlen) < 0)
         return -EINVAL;
     if (SSL_CTX_use_certificate_chain_file(ctx, t->certificate) != 1) {
-        pc_errf(err, errlen, "%s: [listener %s] tls_certificate: %s: %s",
-                l->where, l->name, t->certificate,
+        pc_errf(err, errlen, "tls_certificate: %s: %s", t->certificate,
                 openssl_reason(why, sizeof why));
         return -EINVAL;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1 &&
         ERR_GET_REASON(ERR_peek_error()) != X509_R_KEY_VALUES_MISMATCH) {
-        pc_errf(err, errlen, "%s: [listener %s] tls_key: %s: %s (expected "
-                "a PEM private key)", l->where, l->name, t->key,
-                openssl_reason(why, sizeof why));
+        pc_errf(err, errlen, "tls_key: %s: %s (expected a PEM private key)",
+                t->key, openssl_reason(why, sizeof why));
         return -EINVAL;
     }
     if (ERR_peek_error() || SSL_CTX_check_private_key(ctx) != 1) {
-        pc_errf(err, errlen, "%s: [listener %s] tls_key: %s does not belong "
-                "to the certificate in %s (%s)", l->where, l->name, t->key,
-                t->certificate, openssl_reason(why, sizeof why));
+        pc_errf(err, errlen, "tls_key: %s does not belong to the "
+                "certificate in %s (%s)", t->key, t->certificate,
+                openssl_reason(why, sizeof why));
         return -EINVAL;
     }
     if (!*t->client_ca)
         return 0;
-    if (readable("tls_client_ca", t->client_ca, l->where, l->name, err,
-                 errlen) < 0)
+    if (readable("tls_client_ca", t->client_ca, err, errlen) < 0)
         return -EINVAL;
     STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(t->client_ca);
     if (!names || SSL_CTX_load_verify_file(ctx, t->client_ca) != 1) {
         sk_X509_NAME_pop_free(names, X509_NAME_free);
-        pc_errf(err, errlen, "%s: [listener %s] tls_client_ca: %s: %s",
-                l->where, l->name, t->client_ca,
+        pc_errf(err, errlen, "tls_client_ca: %s: %s", t->client_ca,
                 openssl_reason(why, sizeof why));
         return -EINVAL;
     }
@@ -267,13 +259,12 @@ static int configure(SSL_CTX *ctx, const struct pc_listener_config *l,
     if ((r = set_versions(ctx, l, err, errlen)) < 0)
         return r;
     if (*t->ciphers && SSL_CTX_set_cipher_list(ctx, t->ciphers) != 1) {
-        pc_errf(err, errlen, "%s: [listener %s] tls_ciphers: '%s': %s",
-                l->where, l->name, t->ciphers, openssl_reason(why, sizeof why));
+        pc_errf(err, errlen, "tls_ciphers: '%s': %s", t->ciphers,
+                openssl_reason(why, sizeof why));
         return -EINVAL;
     }
     if (*t->ciphersuites && SSL_CTX_set_ciphersuites(ctx, t->ciphersuites) != 1) {
-        pc_errf(err, errlen, "%s: [listener %s] tls_ciphersuites: '%s': %s",
-                l->where, l->name, t->ciphersuites,
+        pc_errf(err, errlen, "tls_ciphersuites: '%s': %s", t->ciphersuites,
                 openssl_reason(why, sizeof why));
         return -EINVAL;
     }
@@ -315,8 +306,8 @@ int pc_tls_context_build(struct pc_listener_config *l, char *err,
     l->tls_ctx = NULL;
     if (!*l->tls.certificate) {
         if (*l->tls.key || *l->tls.client_ca) {
-            pc_errf(err, errlen, "%s: [listener %s]: %s without "
-                    "tls_certificate", l->where, l->name,
+            pc_errf(err, errlen, "%s: needs tls_certificate (TLS is on "
+                    "when a certificate is set)",
                     *l->tls.key ? "tls_key" : "tls_client_ca");
             return -EINVAL;
         }
@@ -326,15 +317,14 @@ int pc_tls_context_build(struct pc_listener_config *l, char *err,
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
         char why[256];
-        pc_errf(err, errlen, "%s: [listener %s]: cannot make a TLS context: "
-                "%s", l->where, l->name, openssl_reason(why, sizeof why));
+        pc_errf(err, errlen, "cannot make a TLS context: %s",
+                openssl_reason(why, sizeof why));
         return -ENOMEM;
     }
     int r = configure(ctx, l, err, errlen);
     if (r < 0) {
         if (r == -ENOMEM)
-            pc_errf(err, errlen, "%s: [listener %s]: out of memory",
-                    l->where, l->name);
+            pc_errf(err, errlen, "out of memory");
         SSL_CTX_free(ctx);
         ERR_clear_error();
         return -EINVAL;

@@ -13,8 +13,9 @@
 #include "core/config.h"
 
 /* Sets l->tls_ctx from l->tls when l->tls.certificate is set (else leaves
- * it NULL). Returns 0, or -EINVAL with one line in err naming the key, the
- * file and what is wrong with it. Main thread. */
+ * it NULL). Returns 0, or -EINVAL with one line in err led by the key at
+ * fault ("tls_key: FILE: what is wrong"); the caller names the key's line
+ * (key_origin.h). Main thread. */
 int pc_tls_context_build(struct pc_listener_config *l, char *err,
                          size_t errlen);
 /* Drops the config's reference to l->tls_ctx; connections accepted with it

@@ -213,6 +213,8 @@ static void finish(struct pc_conn *c)
             ;
     if (pc_conn_log_on())
         pc_conn_log_close(c, why);
+    if (c->flags & PC_CONN_ACCESS)
+        pc_conn_access_close(c, why);
     pc_tls_free(c);
     close(c->io.fd);
     size_t before = c->out.bytes;
@@ -352,6 +354,7 @@ static void conn_read(struct pc_conn *c)
     ssize_t n = read(c->io.fd, w->scratch, w->scratch_size);
     if (n > 0) {
         PC_LSTAT_ADD(c->svc, bytes_in, (uint64_t)n);
+        pc_conn_count(c, (uint64_t)n, 0);
         pc_conn_touch(c);
         pc_conn_deliver(c, w->scratch, (size_t)n);
     } else if (n == 0) {

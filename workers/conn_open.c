@@ -71,8 +71,10 @@ void pc_conn_adopt(struct pc_service *s, int fd)
         return;
     }
     struct ssl_ctx_st *tls = s->cfg->tls_ctx;
+    bool access = *s->cfg->access_log && w->access_log;
     struct pc_conn *c = calloc(1, sizeof *c + s->proto->conn_size +
-                                      (tls ? pc_tls_conn_extra() : 0));
+                                      (tls ? pc_tls_conn_extra() : 0) +
+                                      (access ? pc_conn_access_extra() : 0));
     if (!c) {
         pc_log(PC_LOG_WARN, "out of memory for a new connection on %s",
                s->cfg->name);
@@ -95,7 +97,7 @@ void pc_conn_adopt(struct pc_service *s, int fd)
     c->id = ((uint64_t)w->id << 48) | ++w->next_conn_id;
     c->last_active = ev_now(w->loop);
     if (tls) {
-        c->flags = PC_CONN_TLS | PC_CONN_HANDSHAKE;
+        c->flags |= PC_CONN_TLS | PC_CONN_HANDSHAKE;
         if (pc_tls_open(c, tls) < 0) {
             pc_log(PC_LOG_WARN, "out of memory for a TLS connection on %s",
                    s->cfg->name);
@@ -113,6 +115,8 @@ void pc_conn_adopt(struct pc_service *s, int fd)
     } else {
         arm_idle_timer(w, s->cfg->idle_timeout);
     }
+    if (access) /* placed after the TLS state, so after its flag */
+        pc_conn_access_open(c);
     pc_conn_list_append(c);
     ev_io_start(w->loop, &c->io);
     PC_LSTAT_ADD(s, accepted, 1);

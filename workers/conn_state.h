@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <ev.h>
 
@@ -62,6 +63,28 @@ void pc_conn_log_refused(struct pc_service *s, int fd, const char *why);
 /* The peer of socket fd as text ("127.0.0.1:5123", "[::1]:80", "unix"). */
 const char *pc_fd_peer(int fd, char *buf, size_t size);
 void pc_conn_log_close(struct pc_conn *c, enum pc_close_reason why);
+
+/* ---- access log (conn_access.c) ----------------------------------------
+ * Only connections accepted while their listener has an access_log carry
+ * this, after everything else in their allocation: struct pc_conn stays at
+ * its 128 bytes and costs nothing more when no log is kept. */
+struct pc_conn_access {
+    double opened;     /* the worker loop's time at the accept */
+    uint64_t in, out;  /* bytes read from and written to the socket (TLS:
+                          out only; its socket BIO counts what it read) */
+    char peer[48];     /* taken at the accept: a reset peer has none later */
+};
+/* Bytes a connection needs for its record, padding included. */
+size_t pc_conn_access_extra(void);
+/* Sets up c's record (c just accepted, flagged PC_CONN_ACCESS). */
+void pc_conn_access_open(struct pc_conn *c);
+/* c's record, or NULL when it keeps none. */
+struct pc_conn_access *pc_conn_access_of(struct pc_conn *c);
+/* Counts socket bytes for the record, if c keeps one (a flag test
+ * otherwise: beside a system call, nothing). */
+void pc_conn_count(struct pc_conn *c, uint64_t in, uint64_t out);
+/* Queues c's line (before its socket and TLS state are freed). */
+void pc_conn_access_close(struct pc_conn *c, enum pc_close_reason why);
 
 /* Writes what c's socket takes now. */
 void pc_conn_flush_now(struct pc_conn *c);

@@ -199,6 +199,7 @@ void pc_conn_flush_now(struct pc_conn *c)
     }
     if (n > 0) {
         PC_LSTAT_ADD(c->svc, bytes_out, (uint64_t)n);
+        pc_conn_count(c, 0, (uint64_t)n);
         PC_LSTAT_ADD(c->svc, writes, 1);
         pc_conn_touch(c);
     }

@@ -59,6 +59,12 @@ size_t pc_tls_conn_extra(void)
     return alignof(max_align_t) + sizeof(struct pc_tls_conn);
 }
 
+uint64_t pc_tls_bytes_read(struct pc_conn *c)
+{
+    struct pc_tls_conn *t = pc_tls_of(c);
+    return t && t->ssl ? BIO_number_read(SSL_get_rbio(t->ssl)) : 0;
+}
+
 struct pc_tls_conn *pc_tls_of(struct pc_conn *c)
 {
     if (!(c->flags & PC_CONN_TLS))

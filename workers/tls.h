@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "workers/outq.h"
 
@@ -54,6 +55,10 @@ struct pc_tls_conn {
 size_t pc_tls_conn_extra(void);
 /* c's TLS state, or NULL for a cleartext connection. */
 struct pc_tls_conn *pc_tls_of(struct pc_conn *c);
+
+/* Bytes c's socket has given OpenSSL so far: handshake, records read
+ * ahead and application data alike. 0 without TLS state. */
+uint64_t pc_tls_bytes_read(struct pc_conn *c);
 
 /* Starts the server side of a handshake on c (just accepted, flagged
  * PC_CONN_TLS | PC_CONN_HANDSHAKE, with pc_tls_conn_extra() bytes).

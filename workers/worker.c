@@ -248,6 +248,7 @@ int pc_worker_create(struct pc_worker *w, struct pc_server *srv, unsigned id,
     w->id = id;
     w->count = count;
     w->srv = srv;
+    w->access_log = srv->access_log;
     w->cfg = srv->cfg;
     w->cpu = pc_cpus_nth(id);
     w->spare_fd = -1;

@@ -79,6 +79,9 @@ enum pc_conn_flag {
     PC_CONN_PEER_DONE = 1 << 13, /* cut or ending, and the peer's EOF came
                                     before ours was sent: close once all
                                     is sent, without waiting */
+    PC_CONN_ACCESS = 1 << 14,   /* its listener keeps an access log: a
+                                   struct pc_conn_access ends the
+                                   allocation (conn_access.c) */
 };
 
 /* Input a module left unconsumed; allocated only while there is some. */
@@ -165,6 +168,7 @@ struct pc_worker {
                            struct pc_msg *m);
     } *slots;
     unsigned nslots;
+    struct pc_access_log *access_log; /* the server's; writes need no lock */
 };
 
 /* Creates worker `id` of `count` (loop, mailbox, services). Main thread. */

@@ -39,9 +39,13 @@ static const struct key_help help[] = {
     {"server", "drain_timeout", "Seconds open connections may keep running "
      "after SIGTERM before they are closed."},
     {"server", "log_level", "err, warning, notice, info or debug."},
-    {"server", "modules", "Protocol modules to load: absolute paths of "
-     "shared objects, separated by spaces. Packaged modules live in "
-     "/usr/lib/percore/modules. Needs a restart."},
+    {"server", "modules", "Protocol modules to load, separated by spaces: "
+     "a bare name (upper, or upper.so) is NAME.so in module_dir, a name "
+     "with a '/' is a path. Needs a restart."},
+    {"server", "module_dir", "Where bare module names are looked up; empty: "
+     "the installed module directory, /usr/lib/percore/modules for the "
+     "package (PREFIX/lib/percore/modules; a build tree's modules/). Needs "
+     "a restart."},
     {"server", "pid_file", "A file the process id is written to, atomically, "
      "before the start, and removed at exit; empty: none. The systemd unit "
      "needs none. Needs a restart."},
@@ -73,6 +77,11 @@ static const struct key_help help[] = {
      "(SO_SNDBUF); 0 leaves the kernel's autotuning on."},
     {"listener", "rcvbuf", "Kernel receive buffer of each accepted socket "
      "(SO_RCVBUF); 0 leaves the kernel's autotuning on."},
+    {"listener", "access_log", "Where one line per closed connection goes "
+     "(time, listener, peer, worker, duration, bytes in and out, close "
+     "reason, TLS version): an absolute path (opened for appending, "
+     "reopened at every reload, for logrotate), stderr or syslog; empty: "
+     "none. Written by a thread of its own, never by the workers."},
     {"listener", "tls_certificate", "PEM certificate and its chain; with "
      "tls_key it turns TLS on for this listener, whatever the protocol. "
      "Read again on reload."},

@@ -167,7 +167,9 @@ struct pc_proto {
      * another, against the framework's keys, or a value's form), when the
      * config is read: at start, by `percored -t`, and before a reload is
      * accepted. Returns 0, or non-zero with a one-line reason in err (the
-     * framework adds file and section). Main thread. May be NULL. */
+     * framework adds the file and the line of the key at fault: lead with
+     * the option, "default_room: ...", or name the keys involved, and the
+     * first one the operator set is blamed). Main thread. May be NULL. */
     int (*check)(const struct pc_section *cfg, char *err, size_t errlen);
 
     /* Written (best effort) to a connection refused because a connection

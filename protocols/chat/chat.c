@@ -281,7 +281,7 @@ static int chat_check(const struct pc_section *cfg, char *err, size_t errlen)
 {
     const char *room = pc_section_string(cfg, "default_room");
     if (room && *room && !room_name_valid(room, strlen(room))) {
-        snprintf(err, errlen, "default_room '%s' is not a room name (1-%d "
+        snprintf(err, errlen, "default_room: '%s' is not a room name (1-%d "
                  "of A-Z a-z 0-9 _ - . #)", room, ROOM_NAME_MAX);
         return -1;
     }

@@ -280,18 +280,18 @@ static int irc_check(const struct pc_section *cfg, char *err, size_t errlen)
     const char *name = pc_section_string(cfg, "server_name");
     if (!name || !*name || strchr(name, ' ') || strchr(name, ':') ||
         strlen(name) >= 64) {
-        snprintf(err, errlen, "server_name '%s' must be 1-63 characters "
+        snprintf(err, errlen, "server_name: '%s' must be 1-63 characters "
                  "without spaces or ':'", name ? name : "");
         return -1;
     }
     const char *net = pc_section_string(cfg, "network");
     if (!net || !*net || strchr(net, ' ') || strlen(net) >= 32) {
-        snprintf(err, errlen, "network must be 1-31 characters without "
+        snprintf(err, errlen, "network: must be 1-31 characters without "
                  "spaces");
         return -1;
     }
     if (pc_section_int(cfg, "max_input") < IRC_LINE_MAX + 2) {
-        snprintf(err, errlen, "max_input must be at least %d bytes for "
+        snprintf(err, errlen, "max_input: must be at least %d bytes for "
                  "irc's %d-byte lines", IRC_LINE_MAX + 2, IRC_LINE_MAX);
         return -1;
     }

@@ -165,18 +165,18 @@ static int web_check(const struct pc_section *cfg, char *err, size_t errlen)
 {
     const char *ws = pc_section_string(cfg, "ws_path");
     if (!ws || ws[0] != '/' || strlen(ws) >= 256) {
-        snprintf(err, errlen, "ws_path must be a path starting with '/'");
+        snprintf(err, errlen, "ws_path: must be a path starting with '/'");
         return -1;
     }
     const char *root = pc_section_string(cfg, "root");
     if (root && root[0]) {
         struct stat st;
         if (stat(root, &st) < 0 || !S_ISDIR(st.st_mode)) {
-            snprintf(err, errlen, "root '%s' is not a directory", root);
+            snprintf(err, errlen, "root: '%s' is not a directory", root);
             return -1;
         }
         if (strlen(root) >= WEB_PATH_MAX) {
-            snprintf(err, errlen, "root is too long");
+            snprintf(err, errlen, "root: too long");
             return -1;
         }
     }

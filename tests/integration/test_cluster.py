@@ -264,9 +264,10 @@ class TestClusterConfig(unittest.TestCase):
     def test_cluster_config_is_checked_with_file_line_and_key(self):
         r = self.check("[cluster]\nredis = 127.0.0.1:99999")
         self.assertNotEqual(r.returncode, 0)
-        self.assertIn(":2: [cluster] redis = 127.0.0.1:99999", r.stderr)
+        self.assertIn(":2: [cluster] redis: '127.0.0.1:99999': the port must "
+                      "be 1 to 65535", r.stderr)
         r = self.check("[cluster]\nnode = a")
-        self.assertIn("[cluster] redis: required", r.stderr)
+        self.assertIn(":2: [cluster]: redis: required", r.stderr)
         r = self.check("[cluster]\nredis = unix:/x\ntls = yes")
         self.assertIn("no TLS", r.stderr)
         r = self.check("[cluster]\nredis = unix:/x\nbogus = 1")

@@ -58,16 +58,22 @@ class ConfigTest(unittest.TestCase):
             ("[server\nworkers = 1\n", ":1: syntax error"),
             ("[listener a]\nlisten = nowhere\nprotocol = echo\n", "expected HOST:PORT"),
             ("[listener a]\nlisten = 127.0.0.1:1\nprotocol = echo\n"
-             "low_watermark = 1M\nhigh_watermark = 64K\n", "low_watermark"),
+             "low_watermark = 1M\nhigh_watermark = 64K\n",
+             ":4: [listener a] low_watermark: low_watermark (1048576) must be "
+             "below high_watermark (65536)"),
+            ("[listener a]\nlisten = 127.0.0.1:1\nprotocol = echo\n\n"
+             "max_output = 1K\n", ":5: [listener a] max_output: high_watermark "
+             "(262144) must not exceed max_output (1024)"),
             ("[server]\n# " + "x" * 300 + "\nworkers = 1\n",
              ":2: line longer than 199 characters"),
             ("[listener c]\nlisten = 127.0.0.1:1\nprotocol = chat\n"
              "flood_rate = -1\n", ":4: [listener c] flood_rate"),
             ("[listener c]\nlisten = 127.0.0.1:1\nprotocol = chat\n"
-             "max_input = 1K\n", "[listener c]: max_line (4096) must be at "
-             "least 2 bytes below max_input (1024)"),
-            ("[listener c]\nlisten = 127.0.0.1:1\nprotocol = chat\n"
-             "default_room = no way\n", "default_room 'no way' is not a room"),
+             "max_input = 1K\n", ":4: [listener c] max_input: max_line (4096) "
+             "must be at least 2 bytes below max_input (1024)"),
+            ("[listener c]\nlisten = 127.0.0.1:1\nprotocol = chat\n\n"
+             "default_room = no way\n", ":5: [listener c] default_room: "
+             "'no way' is not a room"),
         ]
         for text, message in cases:
             with self.subTest(message=message):
@@ -80,6 +86,22 @@ class ConfigTest(unittest.TestCase):
                     self.assertEqual(r.stderr.count("\n"), 1, "one clear line")
                 finally:
                     os.unlink(path)
+
+    def test_shortcut_options_are_named_as_typed(self):
+        for args, message in [
+                (["--backend", "nosuch"], "percored: --backend: [server] "
+                 "backend: backend 'nosuch' is unknown"),
+                (["-b", "nosuch"], "percored: -b: [server] backend: "),
+                (["--workers=0"], "percored: --workers: [server] workers: '0' "
+                 "must be 'auto' or 1 to 1024"),
+                (["--log-level", "loud"], "percored: --log-level: [server] "
+                 "log_level: 'loud' is not one of"),
+                (["--set", "server.workers=0"], "percored: --set "
+                 "server.workers: [server] workers: '0'")]:
+            with self.subTest(args=args):
+                r = run(["-t"] + args)
+                self.assertEqual(r.returncode, 1)
+                self.assertTrue(r.stderr.startswith(message), r.stderr)
 
     def test_missing_config_file_is_reported(self):
         r = run(["-c", "/nonexistent/percored.ini"])

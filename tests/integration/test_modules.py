@@ -47,6 +47,50 @@ class ModuleTest(unittest.TestCase):
             self.assertEqual(s.recv(10), b"")
             s.close()
 
+    def test_a_bare_name_is_looked_up_in_the_module_directory(self):
+        build_module(os.path.join(ROOT, "examples", "upper.c"), self.dir)
+        port = free_port()
+        for name in ("upper", "upper.so"):
+            with self.subTest(name=name):
+                config = (f"[server]\nmodule_dir = {self.dir}\n"
+                          f"modules = {name}\n[listener shout]\n"
+                          f"listen = 127.0.0.1:{port}\nprotocol = upper\n")
+                with Percored(listeners=(), config=config) as srv:
+                    srv.ports["shout"] = port
+                    with srv.connect("shout") as s:
+                        s.sendall(b"bare\n")
+                        self.assertEqual(recv_exactly(s, 5), b"BARE\n")
+        path = os.path.join(self.dir, "missing.ini")
+        with open(path, "w") as f:
+            f.write(f"[server]\nmodule_dir = {self.dir}\n\nmodules = shout\n")
+        r = run(["-t", "-c", path])
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr, f"percored: {path}:4: [server] modules: "
+                         f"module 'shout': looked for {self.dir}/shout.so (in "
+                         "server.module_dir): No such file or directory; give "
+                         "a path (with a '/') to load one from elsewhere\n")
+
+    def test_without_module_dir_the_build_trees_modules_are_used(self):
+        """The installed percored looks in PREFIX/lib/percore/modules
+        (test_systemd_real serves a packaged module from there); one run
+        from the build tree looks in the build's modules/."""
+        from percored import BINARY
+        modules = os.path.join(os.path.dirname(os.path.abspath(BINARY)),
+                               "modules")
+        os.makedirs(modules, exist_ok=True)
+        so = build_module(os.path.join(ROOT, "examples", "upper.c"), self.dir)
+        target = os.path.join(modules, "pc-test-upper.so")
+        shutil.copy(so, target)
+        self.addCleanup(os.unlink, target)
+        r = run(["-t", "--set", "server.modules=pc-test-upper",
+                 "--listen", "upper@127.0.0.1:1"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = run(["-t", "--set", "server.modules=pc-test-none",
+                 "--listen", "upper@127.0.0.1:1"])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(f"looked for {os.path.realpath(modules)}/pc-test-none.so "
+                      "(in the default module directory)", r.stderr)
+
     def test_module_option_errors_name_the_line(self):
         so = build_module(os.path.join(ROOT, "examples", "upper.c"), self.dir)
         path = os.path.join(self.dir, "bad.ini")

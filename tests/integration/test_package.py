@@ -162,6 +162,27 @@ class PackageTest(unittest.TestCase):
         with open(os.path.join(ROOT, "LICENSE")) as f:
             self.assertIn("Copyright (c) 2026, The percore authors", f.read())
 
+    def test_the_docs_are_installed_where_help_says(self):
+        root = self.tmp(unpack(build_packages()["percored"]))
+        doc = os.path.join(root, "usr/share/doc/percored")
+        pages = [p for p in glob.glob(os.path.join(ROOT, "docs", "*.md"))
+                 if not p.endswith("protocol-modules.md")]
+        pages += glob.glob(os.path.join(ROOT, "docs", "protocols", "*.md"))
+        pages += glob.glob(os.path.join(ROOT, "docs", "img", "*.png"))
+        self.assertGreater(len(pages), 10)
+        for page in pages:
+            rel = os.path.relpath(page, os.path.join(ROOT, "docs"))
+            self.assertTrue(os.path.isfile(os.path.join(doc, rel)), rel)
+        self.assertTrue(os.path.isfile(os.path.join(doc, "README.md")))
+        # The installed binary names its prefix's docs (here the unpacked
+        # tree's /usr): the directory that holds them.
+        r = sh([os.path.join(root, "usr/sbin/percored"), "--help"])
+        m = re.search(r"^Docs: (\S+)/$", r.stdout, re.M)
+        self.assertIsNotNone(m, r.stdout)
+        self.assertEqual(os.path.realpath(m.group(1)), os.path.realpath(doc))
+        self.assertTrue(os.path.isfile(os.path.join(m.group(1),
+                                                    "operations.md")))
+
     def test_man_pages_render_cleanly_and_list_every_config_key(self):
         root = self.tmp(unpack(build_packages()["percored"]))
         bench = self.tmp(unpack(build_packages()["percore-bench"]))

@@ -203,16 +203,37 @@ class RealSystemdTest(unittest.TestCase):
         finally:
             for s in held:
                 s.close()
-        # A broken config: `systemctl reload` fails (ExecReload= checks it
-        # first) and the running percored keeps its settings.
+        # A broken config: `systemctl reload` fails (ExecReload= waits for
+        # percored's answer) and the running percored keeps its settings.
         self.m.write("/etc/percore/percored.ini", "[server]\nworkers = x\n")
         r = self.m.systemctl("reload", "percored.service", check=False)
         self.assertNotEqual(r.returncode, 0)
         self.assertEqual(self.m.systemctl("is-active", "percored")
                          .stdout.strip(), "active")
-        self.m.wait_journal(r"percored\.ini:2: \[server\] workers")
+        self.assertEqual(self.m.show("percored", "MainPID"), pid)
+        self.m.wait_journal(r"reload failed, keeping the running config: "
+                            r"/etc/percore/percored\.ini:2: \[server\] workers")
+        # A refusal only the running percored can make (a new listener on
+        # a port another process holds): `percored -t` passes it, the
+        # reload fails too.
+        self.config(limit=100)
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            taken = busy.getsockname()[1]
+            with open(self.m.root + "/etc/percore/percored.ini", "a") as f:
+                f.write(f"[listener more]\nlisten = 127.0.0.1:{taken}\n"
+                        "protocol = echo\n")
+            r = self.m.systemctl("reload", "percored.service", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.m.wait_journal(r"reload refused, keeping the running config and "
+                            r"listeners: .*127\.0\.0\.1:%d" % taken)
+        self.assertEqual(self.m.systemctl("is-active", "percored")
+                         .stdout.strip(), "active")
+        self.assertEqual(echo(self.echo_port), b"hello\n")
         self.config(limit=100)
         self.m.systemctl("reload", "percored.service")
+        self.assertEqual(self.m.show("percored", "MainPID"), pid)
         self.assertEqual(echo(self.echo_port), b"hello\n")
 
     def test_5_logs_reach_the_journal_with_their_priorities(self):
@@ -336,7 +357,8 @@ class RealSystemdTest(unittest.TestCase):
         self.m.write("/etc/percore/percored.ini", CONFIG.format(
             drain=5, echo=self.echo_port, metrics=self.metrics_port,
             limit=100, workers=2).replace(
-                "[server]\n", "[server]\nmodules = %s\n" % so, 1)
+                # A bare name: looked up in the installed module directory.
+                "[server]\n", "[server]\nmodules = upper\n", 1)
             + "[listener shout]\nlisten = 127.0.0.1:%d\nprotocol = upper\n"
             % port)
         self.m.systemctl("start", "percored.service")

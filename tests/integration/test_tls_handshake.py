@@ -538,20 +538,22 @@ class Reload(unittest.TestCase):
         self.install("ec_b", key="ec")
         r = self.check_config(good)
         self.assertNotEqual(r.returncode, 0)
-        self.assertIn(f"tls_key: {self.key} does not belong to the certificate "
-                      f"in {self.cert} (key values mismatch)", r.stderr)
+        # Named at the key's own line (the section begins at line 2).
+        self.assertIn(f"check.ini:5: [listener tls] tls_key: {self.key} does "
+                      f"not belong to the certificate in {self.cert} (key "
+                      "values mismatch)", r.stderr)
         missing = os.path.join(self.dir, "nowhere.pem")
         r = self.check_config(dict(good, tls_certificate=missing))
         self.assertNotEqual(r.returncode, 0)
-        self.assertIn(f"tls_certificate: {missing}: No such file or directory",
-                      r.stderr)
+        self.assertIn(f"check.ini:4: [listener tls] tls_certificate: {missing}: "
+                      "No such file or directory", r.stderr)
         self.install("ec")
         r = self.check_config(dict(good, tls_protocols="TLSv1.1"))
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("tls_protocols: 'TLSv1.1' is not offered", r.stderr)
         r = self.check_config({"tls_key": self.key})
         self.assertNotEqual(r.returncode, 0)
-        self.assertIn("tls_key without tls_certificate", r.stderr)
+        self.assertIn("] tls_key: needs tls_certificate", r.stderr)
 
 
 if __name__ == "__main__":

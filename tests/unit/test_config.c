@@ -157,6 +157,58 @@ static void test_bad_files_name_line_and_key(void **state)
                  "--set server.workers: [server] workers", false);
 }
 
+/* Checks that run once every key is read name the line of the key at
+ * fault (the one the user set), not the section's first line; a shortcut
+ * option is named as typed. */
+static void test_cross_key_errors_name_the_key_at_fault(void **state)
+{
+    (void)state;
+    expect_error("[listener a]\nlisten = 1.2.3.4:5\nprotocol = echo\n"
+                 "idle_timeout = 5\nmax_output = 1000\n", NULL,
+                 ":5: [listener a] max_output: high_watermark (262144) must "
+                 "not exceed max_output (1000)", true);
+    expect_error("[listener a]\nlisten = 1.2.3.4:5\nprotocol = echo\n"
+                 "high_watermark = 4K\nlow_watermark = 8K\n", NULL,
+                 ":5: [listener a] low_watermark: low_watermark (8192) must be "
+                 "below high_watermark (4096)", true);
+    /* The setting that won: a --set after the file. */
+    expect_error("[listener a]\nlisten = 1.2.3.4:5\nprotocol = echo\n"
+                 "low_watermark = 1K\n", "a.low_watermark=1M",
+                 "--set a.low_watermark: [listener a] low_watermark: "
+                 "low_watermark (1048576) must be below high_watermark "
+                 "(262144)", false);
+    /* A module's check hook: its option, and one against the framework's. */
+    expect_error("[listener c]\nlisten = 1.2.3.4:5\nprotocol = chat\n\n"
+                 "default_room = two words\n", NULL,
+                 ":5: [listener c] default_room: 'two words' is not a room "
+                 "name", true);
+    expect_error("[listener c]\nlisten = 1.2.3.4:5\nprotocol = chat\n"
+                 "max_input = 100\n", NULL,
+                 ":4: [listener c] max_input: max_line (4096) must be at "
+                 "least 2 bytes below max_input (100)", true);
+    expect_error("[listener c]\nlisten = 1.2.3.4:5\n\nprotocol = nosuch\n",
+                 NULL, ":4: [listener c] protocol: unknown protocol 'nosuch'",
+                 true);
+    expect_error("[cluster]\nnode = a\nredis = 127.0.0.1:99999\n", NULL,
+                 ":3: [cluster] redis: '127.0.0.1:99999': the port must be 1 "
+                 "to 65535", true);
+    /* Nothing the user set is at fault: the section is named. */
+    expect_error("[cluster]\nnode = a\n", NULL,
+                 ":2: [cluster]: redis: required", true);
+
+    const char *f = write_config("[server]\n");
+    struct pc_config_overrides ov = {.nset = 1,
+                                     .set = {"server.backend=nosuch"},
+                                     .set_as = {"--backend"}};
+    struct pc_config cfg;
+    char err[PC_ERR_MAX] = "";
+    assert_true(pc_config_load(&cfg, f, &ov, err, sizeof err) < 0);
+    unlink(f);
+    const char want[] = "--backend: [server] backend: backend 'nosuch' is "
+                        "unknown; offered here: ";
+    assert_memory_equal(err, want, sizeof want - 1);
+}
+
 /* TLS keys: parsed, defaulted, and refused with the key and the file
  * before anything starts (certificate contents are the integration
  * tests'). */
@@ -180,14 +232,16 @@ static void test_tls_keys(void **state)
     pc_config_free(&cfg);
     expect_error("[listener a]\nlisten = 1.2.3.4:5\nprotocol = echo\n"
                  "tls_key = /k.pem\n", NULL,
-                 ": [listener a]: tls_key without tls_certificate", true);
+                 ":4: [listener a] tls_key: needs tls_certificate (TLS is on "
+                 "when a certificate is set)", true);
     expect_error("[listener a]\nlisten = 1.2.3.4:5\nprotocol = echo\n"
                  "tls_certificate = /nonexistent/c.pem\ntls_key = /k.pem\n",
-                 NULL, "tls_certificate: /nonexistent/c.pem: No such file",
-                 true);
+                 NULL, ":4: [listener a] tls_certificate: /nonexistent/c.pem: "
+                 "No such file", true);
     expect_error("[listener a]\nlisten = 1.2.3.4:5\nprotocol = echo\n"
                  "tls_certificate = /c.pem\n", NULL,
-                 "tls_certificate needs tls_key", true);
+                 ":4: [listener a] tls_certificate: needs tls_key (the "
+                 "certificate's private key)", true);
     expect_error("[listener a]\nlisten = 1.2.3.4:5\nprotocol = echo\n"
                  "tls_session_cache = sometimes\n", NULL,
                  ":4: [listener a] tls_session_cache: 'sometimes' is not on "
@@ -272,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_bad_files_name_line_and_key),
         cmocka_unit_test(test_a_line_of_the_maximum_length_fits),
         cmocka_unit_test(test_tls_keys),
+        cmocka_unit_test(test_cross_key_errors_name_the_key_at_fault),
         cmocka_unit_test(test_duplicates_and_overlaps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
