@@ -189,9 +189,6 @@ static void check_error(const struct input *in, const char *err, size_t cap)
      * starts with white space, \v and \f included). */
     CHECK_ERR(in_file(in, key, klen), err);
     bool continued = ll && isspace((unsigned char)text[0]);
-    if (!continued && !memmem(text, ll, key, klen) && klen == 6 &&
-        memcmp(key, "listen", 6) == 0 && known(F5_LISTEN_ADDRESS_LINE))
-        return;
     CHECK_ERR(continued || memmem(text, ll, key, klen), err);
 }
 
