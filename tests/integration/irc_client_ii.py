@@ -4,8 +4,7 @@ FIFOs, the transcript read from its output files (irc_clients.Client)."""
 import os
 import time
 
-from irc_clients import Client, esc, quit_reason, read_text, spawn, \
-    stop_process
+from irc_clients import Client, read_text, spawn, stop_process
 from percored import SLOW
 
 
@@ -96,50 +95,18 @@ class Ii(Client):
     def quit(self, reason):
         self.command(f"/q {reason}")
 
-    # Seeing (ii's formats: `EPOCH <nick> text`, `EPOCH -!- ...`).
-    def wait_joined(self, chan, nick, **kw):
-        return self.wait_channel(
-            chan, rf"^\d+ -!- {esc(nick)}\(.*\) has joined (?i:{esc(chan)})$",
-            what=f"{self!r} sees {nick} join {chan}", **kw)
-
-    def wait_names(self, chan, pattern, **kw):
-        """The NAMES reply (353) goes to ii's server out: `= #chan nicks`."""
-        return self.wait_server(
-            rf"^\d+ [=*@] (?i:{esc(chan)}) (.*{pattern}.*)$",
-            what=f"{self!r} sees NAMES {chan} with /{pattern}/", **kw)
-
-    def wait_said(self, chan, nick, text, **kw):
-        return self.wait_channel(
-            chan, rf"^\d+ <{esc(nick)}> {esc(text)}$",
-            what=f"{self!r} sees {nick} say {text!r} in {chan}", **kw)
-
-    def wait_action(self, chan, nick, text, **kw):
-        return self.wait_channel(
-            chan, rf"^\d+ <{esc(nick)}> \x01ACTION {esc(text)}\x01$",
-            what=f"{self!r} sees {nick}'s action {text!r}", **kw)
-
-    def wait_nick_changed(self, chan, old, new, **kw):
-        # ii writes every NICK, its own and others', to the server's out.
-        if old == self.nick or new == self.nick:
-            rx = rf'^\d+ -!- changed nick to "{esc(new)}"$'
-        else:
-            rx = rf"^\d+ -!- {esc(old)} changed nick to {esc(new)}$"
-        return self.wait_server(rx, what=f"{self!r} sees {old} become {new}",
-                                **kw)
-
-    def wait_kicked(self, chan, nick, by, reason, **kw):
-        return self.wait_channel(
-            chan, # ii shows the KICK's middle parameters with their spaces.
-            rf'^\d+ -!- {esc(by)} kicked {esc(nick)} +\("{esc(reason)}"\)$',
-            what=f"{self!r} sees {by} kick {nick}", **kw)
-
-    def wait_parted(self, chan, nick, reason, **kw):
-        # ii does not show a part's reason.
-        return self.wait_channel(
-            chan, rf"^\d+ -!- {esc(nick)}\(.*\) has left (?i:{esc(chan)})$",
-            what=f"{self!r} sees {nick} part {chan}", **kw)
-
-    def wait_quit(self, chan, nick, reason, **kw):
-        return self.wait_channel(
-            chan, rf'^\d+ -!- {esc(nick)}\(.*\) has quit "{quit_reason(reason)}"$',
-            what=f"{self!r} sees {nick} quit", **kw)
+    # Seeing (ii's formats: `EPOCH <nick> text`, `EPOCH -!- ...`). The
+    # NAMES reply (353: `= #chan nicks`) and every NICK, its own and
+    # others', go to the server's out; ii shows a KICK's middle parameters
+    # with their spaces and no part's reason.
+    SEES = {
+        "joined": ("channel", r"^\d+ -!- {nick}\(.*\) has joined (?i:{chan})$"),
+        "names": ("server", r"^\d+ [=*@] (?i:{chan}) (.*{pattern}.*)$"),
+        "said": ("channel", r"^\d+ <{nick}> {text}$"),
+        "action": ("channel", r"^\d+ <{nick}> \x01ACTION {text}\x01$"),
+        "renamed_me": ("server", r'^\d+ -!- changed nick to "{new}"$'),
+        "renamed": ("server", r"^\d+ -!- {old} changed nick to {new}$"),
+        "kicked": ("channel", r'^\d+ -!- {by} kicked {nick} +\("{reason}"\)$'),
+        "parted": ("channel", r"^\d+ -!- {nick}\(.*\) has left (?i:{chan})$"),
+        "quit": ("channel", r'^\d+ -!- {nick}\(.*\) has quit "{quit}"$'),
+    }

@@ -8,8 +8,8 @@ import signal
 import subprocess
 import time
 
-from irc_clients import MODE, TMUX, Client, esc, live_tmux, poll, \
-    quit_reason, read_text, spawn, stop_process
+from irc_clients import TMUX, Client, live_tmux, poll, read_text, spawn, \
+    stop_process
 from percored import SLOW
 
 
@@ -203,54 +203,19 @@ logs = {{ "{self.all_log}" = {{ auto_open = "yes"; level = "all"; }}; }};
         self.type(f"/quit {reason}")
 
     # Seeing (irssi's default theme: `HH:MM <@nick> text`, `-!- ...`).
-    def wait_joined(self, chan, nick, **kw):
-        return self.wait_channel(
-            chan, rf"^\d\d:\d\d -!- {esc(nick)} \[.*\] has joined (?i:{esc(chan)})$",
-            what=f"{self!r} sees {nick} join {chan}", **kw)
-
-    def wait_names(self, chan, pattern, **kw):
-        """irssi prints NAMES in the channel window: `[Users #c]`, then the
-        nicks as `[@op] [ user]`."""
-        return self.wait_channel(
-            chan, rf"^\d\d:\d\d \[Users (?i:{esc(chan)})\]\n\d\d:\d\d (.*{pattern}.*)$",
-            what=f"{self!r} sees NAMES {chan} with /{pattern}/", **kw)
-
-    def wait_said(self, chan, nick, text, **kw):
-        return self.wait_channel(
-            chan, rf"^\d\d:\d\d <{MODE}{esc(nick)}> {esc(text)}$",
-            what=f"{self!r} sees {nick} say {text!r} in {chan}", **kw)
-
-    def wait_action(self, chan, nick, text, **kw):
-        return self.wait_channel(
-            chan, rf"^\d\d:\d\d  \* {esc(nick)} {esc(text)}$",
-            what=f"{self!r} sees {nick}'s action {text!r}", **kw)
-
-    def wait_nick_changed(self, chan, old, new, **kw):
-        if old == self.nick or new == self.nick:
-            rx = rf"^\d\d:\d\d -!- You're now known as {esc(new)}$"
-        else:
-            rx = rf"^\d\d:\d\d -!- {esc(old)} is now known as {esc(new)}$"
-        return self.wait_channel(chan, rx, what=f"{self!r} sees {old} become {new}",
-                                 **kw)
-
-    def wait_kicked(self, chan, nick, by, reason, **kw):
-        # Its own kick too is logged as `NICK was kicked`.
-        rx = (rf"^\d\d:\d\d -!- {esc(nick)} was kicked from (?i:{esc(chan)}) "
-              rf"by {esc(by)} \[{esc(reason)}\]$")
-        return self.wait_channel(chan, rx, what=f"{self!r} sees {by} kick {nick}",
-                                 **kw)
-
-    def wait_parted(self, chan, nick, reason, **kw):
-        return self.wait_channel(
-            chan, rf"^\d\d:\d\d -!- {esc(nick)} \[.*\] has left (?i:{esc(chan)}) "
-                  rf"\[{esc(reason)}\]$",
-            what=f"{self!r} sees {nick} part {chan}", **kw)
-
-    def wait_quit(self, chan, nick, reason, **kw):
-        return self.wait_channel(
-            chan, rf"^\d\d:\d\d -!- {esc(nick)} \[.*\] has quit "
-                  rf"\[{quit_reason(reason)}\]$",
-            what=f"{self!r} sees {nick} quit", **kw)
+    # NAMES is printed in the channel window: `[Users #c]`, then the nicks
+    # as `[@op] [ user]`; its own kick too is logged as `NICK was kicked`.
+    SEES = {
+        "joined": ("channel", r"^\d\d:\d\d -!- {nick} \[.*\] has joined (?i:{chan})$"),
+        "names": ("channel", r"^\d\d:\d\d \[Users (?i:{chan})\]\n\d\d:\d\d (.*{pattern}.*)$"),
+        "said": ("channel", r"^\d\d:\d\d <{MODE}{nick}> {text}$"),
+        "action": ("channel", r"^\d\d:\d\d  \* {nick} {text}$"),
+        "renamed_me": ("channel", r"^\d\d:\d\d -!- You're now known as {new}$"),
+        "renamed": ("channel", r"^\d\d:\d\d -!- {old} is now known as {new}$"),
+        "kicked": ("channel", r"^\d\d:\d\d -!- {nick} was kicked from (?i:{chan}) by {by} \[{reason}\]$"),
+        "parted": ("channel", r"^\d\d:\d\d -!- {nick} \[.*\] has left (?i:{chan}) \[{reason}\]$"),
+        "quit": ("channel", r"^\d\d:\d\d -!- {nick} \[.*\] has quit \[{quit}\]$"),
+    }
 
 
 class Weechat(Client):
@@ -358,48 +323,14 @@ class Weechat(Client):
 
     # Seeing (logger lines: `DATE TIME<tab>PREFIX<tab>MESSAGE`).
     T = r"^[-\d]+ [:\d]+\t"
-
-    def wait_joined(self, chan, nick, **kw):
-        return self.wait_channel(
-            chan, rf"{self.T}-->\t{esc(nick)} \(.*\) has joined (?i:{esc(chan)})$",
-            what=f"{self!r} sees {nick} join {chan}", **kw)
-
-    def wait_names(self, chan, pattern, **kw):
-        return self.wait_channel(
-            chan, rf"{self.T}--\tNicks (?i:{esc(chan)}): \[(.*{pattern}.*)\]$",
-            what=f"{self!r} sees NAMES {chan} with /{pattern}/", **kw)
-
-    def wait_said(self, chan, nick, text, **kw):
-        return self.wait_channel(
-            chan, rf"{self.T}{MODE}{esc(nick)}\t{esc(text)}$",
-            what=f"{self!r} sees {nick} say {text!r} in {chan}", **kw)
-
-    def wait_action(self, chan, nick, text, **kw):
-        return self.wait_channel(
-            chan, rf"{self.T} \*\t{esc(nick)} {esc(text)}$",
-            what=f"{self!r} sees {nick}'s action {text!r}", **kw)
-
-    def wait_nick_changed(self, chan, old, new, **kw):
-        if old == self.nick or new == self.nick:
-            rx = rf"{self.T}--\tYou are now known as {esc(new)}$"
-        else:
-            rx = rf"{self.T}--\t{esc(old)} is now known as {esc(new)}$"
-        return self.wait_channel(chan, rx, what=f"{self!r} sees {old} become {new}",
-                                 **kw)
-
-    def wait_kicked(self, chan, nick, by, reason, **kw):
-        return self.wait_channel(
-            chan, rf"{self.T}<--\t{esc(by)} has kicked {esc(nick)} \({esc(reason)}\)$",
-            what=f"{self!r} sees {by} kick {nick}", **kw)
-
-    def wait_parted(self, chan, nick, reason, **kw):
-        return self.wait_channel(
-            chan, rf"{self.T}<--\t{esc(nick)} \(.*\) has left (?i:{esc(chan)}) "
-                  rf"\({esc(reason)}\)$",
-            what=f"{self!r} sees {nick} part {chan}", **kw)
-
-    def wait_quit(self, chan, nick, reason, **kw):
-        return self.wait_channel(
-            chan, rf"{self.T}<--\t{esc(nick)} \(.*\) has quit "
-                  rf"\({quit_reason(reason)}\)$",
-            what=f"{self!r} sees {nick} quit", **kw)
+    SEES = {
+        "joined": ("channel", r"{T}-->\t{nick} \(.*\) has joined (?i:{chan})$"),
+        "names": ("channel", r"{T}--\tNicks (?i:{chan}): \[(.*{pattern}.*)\]$"),
+        "said": ("channel", r"{T}{MODE}{nick}\t{text}$"),
+        "action": ("channel", r"{T} \*\t{nick} {text}$"),
+        "renamed_me": ("channel", r"{T}--\tYou are now known as {new}$"),
+        "renamed": ("channel", r"{T}--\t{old} is now known as {new}$"),
+        "kicked": ("channel", r"{T}<--\t{by} has kicked {nick} \({reason}\)$"),
+        "parted": ("channel", r"{T}<--\t{nick} \(.*\) has left (?i:{chan}) \({reason}\)$"),
+        "quit": ("channel", r"{T}<--\t{nick} \(.*\) has quit \({quit}\)$"),
+    }

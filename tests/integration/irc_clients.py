@@ -263,6 +263,61 @@ class Client:
         return poll(lambda: self.server_log()[since:], pattern, timeout,
                     what or f"{self!r} on the server buffer")
 
+    # Seeing. A driver's SEES maps each kind of event to where its client
+    # shows it ("channel" or "server") and a regex template: {nick},
+    # {chan}, {text}, {old}, {new}, {by}, {reason} are filled in escaped,
+    # {pattern} (NAMES) and {quit} (quit_reason) as regexes, {T} with the
+    # driver's line prefix and {MODE} with a nick's mode prefix.
+    SEES = {}
+    T = ""
+    SAYS = {  # what a wait that timed out was waiting for
+        "joined": "sees {nick} join {chan}",
+        "names": "sees NAMES {chan} with /{pattern}/",
+        "said": "sees {nick} say {text!r} in {chan}",
+        "action": "sees {nick}'s action {text!r}",
+        "renamed": "sees {old} become {new}",
+        "renamed_me": "sees {old} become {new}",
+        "kicked": "sees {by} kick {nick}",
+        "parted": "sees {nick} part {chan}",
+        "quit": "sees {nick} quit",
+    }
+
+    def see(self, event, chan, kw, **fields):
+        where, template = self.SEES[event]
+        values = {k: v if k in ("pattern", "quit") else esc(v)
+                  for k, v in fields.items()}
+        rx = template.format(T=self.T, MODE=MODE, chan=esc(chan), **values)
+        what = f"{self!r} " + self.SAYS[event].format(chan=chan, **fields)
+        if where == "server":
+            return self.wait_server(rx, what=what, **kw)
+        return self.wait_channel(chan, rx, what=what, **kw)
+
+    def wait_joined(self, chan, nick, **kw):
+        return self.see("joined", chan, kw, nick=nick)
+
+    def wait_names(self, chan, pattern, **kw):
+        return self.see("names", chan, kw, pattern=pattern)
+
+    def wait_said(self, chan, nick, text, **kw):
+        return self.see("said", chan, kw, nick=nick, text=text)
+
+    def wait_action(self, chan, nick, text, **kw):
+        return self.see("action", chan, kw, nick=nick, text=text)
+
+    def wait_nick_changed(self, chan, old, new, **kw):
+        own = old == self.nick or new == self.nick
+        return self.see("renamed_me" if own else "renamed", chan, kw,
+                        old=old, new=new)
+
+    def wait_kicked(self, chan, nick, by, reason, **kw):
+        return self.see("kicked", chan, kw, nick=nick, by=by, reason=reason)
+
+    def wait_parted(self, chan, nick, reason, **kw):
+        return self.see("parted", chan, kw, nick=nick, reason=reason)
+
+    def wait_quit(self, chan, nick, reason, **kw):
+        return self.see("quit", chan, kw, nick=nick, quit=quit_reason(reason))
+
     def wait_registered(self, timeout=15):
         """The server's 001 (RPL_WELCOME) text, as the client shows it."""
         return self.wait_server(self.WELCOME, timeout,
