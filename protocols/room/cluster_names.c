@@ -166,12 +166,10 @@ bool cl_names(struct room_cluster *cl, const struct room_msg *m,
         return false;
     char key[ROOM_NAME_MAX + 1];
     room_fold(key, m->room, sizeof key);
-    size_t size = sizeof *m + m->len + m->len2 + 2;
     struct names_req *q = malloc(sizeof *q);
-    struct room_msg *copy = malloc(size);
+    struct room_msg *copy = room_msg_copy(m);
     if (q && copy) {
         char k[ROOM_NAME_MAX + 16], prefix[ROOM_NAME_MAX + 16];
-        memcpy(copy, m, size);
         *q = (struct names_req){.cl = cl, .m = copy, .kind = kind};
         const char *argv[] = {k, prefix, cl->node};
         size_t lens[] = {(size_t)snprintf(k, sizeof k, "pcm:{%s}", key),

@@ -110,11 +110,9 @@ static bool send_claim(struct room_cluster *cl, const char *key,
 bool cl_nick_claim(struct room_cluster *cl, const struct room_msg *m,
                    const char *key)
 {
-    size_t size = sizeof *m + m->len + m->len2 + 2;
-    struct room_msg *copy = malloc(size);
+    struct room_msg *copy = room_msg_copy(m);
     if (!copy)
         return false;
-    memcpy(copy, m, size);
     char old[ROOM_NICK_MAX + 1];
     room_fold(old, m->nick, sizeof old); /* the claimer's nick now */
     bool renames = old[0] && strcmp(old, key) != 0;
@@ -204,9 +202,8 @@ bool cl_tell(struct room_cluster *cl, const struct room_msg *m)
         return false;
     char key[ROOM_NICK_MAX + 1];
     room_fold(key, m->other, sizeof key);
-    size_t size = sizeof *m + m->len + m->len2 + 2;
     struct tell *t = malloc(sizeof *t);
-    struct room_msg *copy = malloc(size);
+    struct room_msg *copy = room_msg_copy(m);
     /* "KIND\tNICK\tUSER\tHOST\tTEXT" */
     size_t lsize = 16 + sizeof m->nick + sizeof m->user + sizeof m->host +
                    m->len;
@@ -214,7 +211,6 @@ bool cl_tell(struct room_cluster *cl, const struct room_msg *m)
     bool sent = false;
     if (t && copy && line) {
         char k[ROOM_NICK_MAX + 8];
-        memcpy(copy, m, size);
         *t = (struct tell){.cl = cl, .m = copy};
         int n = snprintf(line, lsize, "%u\t%s\t%s\t%s\t", (unsigned)m->kind,
                          m->nick, m->user, m->host);

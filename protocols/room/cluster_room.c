@@ -145,15 +145,13 @@ bool cl_room_hold_join(struct room_cluster *cl, const struct room_msg *m)
     struct cl_room *cr = cl_room_get(cl, key, m->room);
     if (!cr || (cr->sub == SUB_LIVE && cr->synced))
         return false;
-    size_t size = sizeof *m + m->len + m->len2 + 2;
     struct cl_join *j = malloc(sizeof *j);
-    struct room_msg *copy = malloc(size);
+    struct room_msg *copy = room_msg_copy(m);
     if (!j || !copy) {
         free(j);
         free(copy);
         return false;
     }
-    memcpy(copy, m, size);
     j->m = copy;
     struct cl_join **p = &cr->joins;
     while (*p)

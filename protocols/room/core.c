@@ -101,6 +101,17 @@ struct room_msg *room_msg_new(struct room_core *core, enum room_op op,
     return m;
 }
 
+struct room_msg *room_msg_copy(const struct room_msg *m)
+{
+    size_t size = sizeof *m + m->len + m->len2 + 2;
+    struct room_msg *c = malloc(size);
+    if (c)
+        memcpy(c, m, size);
+    else
+        pc_log(PC_LOG_ERR, "room: out of memory copying a message");
+    return c;
+}
+
 void room_msg_from(struct room_msg *m, const struct room_user *u)
 {
     m->id = u->id;

@@ -169,6 +169,9 @@ static inline char *room_msg_text2(struct room_msg *m)
 {
     return m->text + m->len + 1;
 }
+/* A copy of m with its texts, for keeping or sending on (caller owns
+ * it); NULL, logged, on out of memory. */
+struct room_msg *room_msg_copy(const struct room_msg *m);
 /* Copies u's identity (id, worker, nick, user, host) into m. */
 void room_msg_from(struct room_msg *m, const struct room_user *u);
 /* Sends m to worker `to`; handled at once when that is this worker. */

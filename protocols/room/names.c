@@ -31,18 +31,6 @@ static unsigned owner_of(struct room_core *core, const char *nick, char *key)
     return room_home_of(core, key);
 }
 
-/* A copy of m to send on, with its text. */
-static struct room_msg *msg_copy(const struct room_msg *m)
-{
-    size_t size = sizeof *m + m->len + m->len2 + 2;
-    struct room_msg *c = malloc(size);
-    if (c)
-        memcpy(c, m, size);
-    else
-        pc_log(PC_LOG_ERR, "room: out of memory forwarding a message");
-    return c;
-}
-
 void room_answer_user(struct room_core *core, const struct room_msg *m,
                       enum room_answer_kind kind, enum room_status status,
                       const char *nick, const char *text)
@@ -142,7 +130,7 @@ void room_claim_answer(struct room_core *core, const struct room_msg *m,
 {
     if (m->flag) /* a generated nick: nobody waits for the answer */
         return;
-    struct room_msg *r = msg_copy(m);
+    struct room_msg *r = room_msg_copy(m);
     if (!r)
         return;
     r->op = OP_CLAIM_RESULT;
@@ -234,7 +222,7 @@ static void on_tell(struct room_core *core, struct room_msg *m)
                             m->other, NULL);
             return;
         }
-        struct room_msg *f = msg_copy(m);
+        struct room_msg *f = room_msg_copy(m);
         if (!f)
             return;
         f->flag = 1;
@@ -272,7 +260,7 @@ static void on_invite(struct room_core *core, struct room_msg *m)
                         m->other, NULL);
             return;
         }
-        struct room_msg *f = msg_copy(m);
+        struct room_msg *f = room_msg_copy(m);
         if (!f)
             return;
         f->flag = 2;
